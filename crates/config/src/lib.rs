@@ -1,0 +1,1 @@
+//! red5-config: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+//! red5-localsm: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+//! red5-media: placeholder until its issue lands.

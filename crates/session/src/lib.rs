@@ -1,0 +1,1 @@
+//! red5-session: placeholder until its issue lands.
