@@ -1,0 +1,4 @@
+//! All unsafe code of the crate lives below this module.
+#![allow(unsafe_code)]
+
+pub(crate) mod alsa_quiet;
