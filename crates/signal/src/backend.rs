@@ -82,19 +82,41 @@ pub struct RoomStreams {
 pub enum ClientMessage {
     /// Add to the conference list (first one becomes presenter).
     #[serde(rename_all = "camelCase")]
-    Promote { room: String, stream_name: String },
+    Promote {
+        room: String,
+        stream_name: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Demote { room: String, stream_name: String },
+    Demote {
+        room: String,
+        stream_name: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Presenter { room: String, stream_name: String },
+    Presenter {
+        room: String,
+        stream_name: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Exclude { room: String, stream_name: String },
+    Exclude {
+        room: String,
+        stream_name: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Order { room: String, order: i64, stream_name: String },
+    Order {
+        room: String,
+        order: i64,
+        stream_name: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Post { room: String, stream_name: String },
+    Post {
+        room: String,
+        stream_name: String,
+    },
     #[serde(rename_all = "camelCase")]
-    Delete { room: String, stream_name: String },
+    Delete {
+        room: String,
+        stream_name: String,
+    },
     /// `{"type":"createComposition","event","digest","transcodeComposition","mixers","location"}`.
     #[serde(rename_all = "camelCase")]
     CreateComposition {
@@ -105,7 +127,9 @@ pub enum ClientMessage {
         location: Vec<String>,
     },
     GetActiveCompositions,
-    DestroyComposition { event: String },
+    DestroyComposition {
+        event: String,
+    },
     GetActiveStreams,
     Error {
         #[serde(default)]
@@ -115,7 +139,10 @@ pub enum ClientMessage {
 
 impl ServerMessage {
     pub fn parse(text: &str) -> Result<Self> {
-        json::from_value("backend", serde_json::Value::Object(json::parse_object(text)?))
+        json::from_value(
+            "backend",
+            serde_json::Value::Object(json::parse_object(text)?),
+        )
     }
     pub fn to_json(&self) -> String {
         json::to_string(self)
@@ -124,7 +151,10 @@ impl ServerMessage {
 
 impl ClientMessage {
     pub fn parse(text: &str) -> Result<Self> {
-        json::from_value("backend", serde_json::Value::Object(json::parse_object(text)?))
+        json::from_value(
+            "backend",
+            serde_json::Value::Object(json::parse_object(text)?),
+        )
     }
     pub fn to_json(&self) -> String {
         json::to_string(self)

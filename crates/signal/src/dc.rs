@@ -31,9 +31,17 @@ pub struct Invocation {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Mute {
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_bool"
+    )]
     pub mute_audio: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_bool"
+    )]
     pub mute_video: Option<bool>,
 }
 
@@ -100,11 +108,18 @@ pub enum ClientMessage {
     CallAdapter(CallAdapter),
     Log(Log),
     /// `{"unpublish":"<stream>"}`.
-    Unpublish { stream: String },
+    Unpublish {
+        stream: String,
+    },
     /// `{"leaveGroup":"<group>","streamName":"<stream>"}`; SDK11 omits `streamName`.
-    LeaveGroup { group: String, stream_name: Option<String> },
+    LeaveGroup {
+        group: String,
+        stream_name: Option<String>,
+    },
     /// `{"switchChannel":"red5pro"}` — sent on the WS just before closing it.
-    SwitchChannel { label: String },
+    SwitchChannel {
+        label: String,
+    },
     Stats(StatsReport),
 }
 
@@ -143,12 +158,18 @@ impl ClientMessage {
     }
 
     pub fn send(method: impl Into<String>, data: Value) -> Self {
-        ClientMessage::Send(Invocation { method: method.into(), data })
+        ClientMessage::Send(Invocation {
+            method: method.into(),
+            data,
+        })
     }
 
     pub fn call(id: impl Into<String>, method: impl Into<String>, arguments: Vec<Value>) -> Self {
         ClientMessage::CallAdapter(CallAdapter {
-            call: AdapterCall { method: method.into(), arguments },
+            call: AdapterCall {
+                method: method.into(),
+                arguments,
+            },
             id: Some(id.into()),
             is_async: true,
         })
@@ -195,7 +216,11 @@ impl ClientMessage {
     }
 
     pub(crate) fn from_object(m: Map<String, Value>) -> Result<Self> {
-        Self::try_from_object(&m).unwrap_or_else(|| Err(Error::UnknownMessage { keys: json::keys(&m) }))
+        Self::try_from_object(&m).unwrap_or_else(|| {
+            Err(Error::UnknownMessage {
+                keys: json::keys(&m),
+            })
+        })
     }
 
     /// Exact wire form.
@@ -205,7 +230,10 @@ impl ClientMessage {
 }
 
 fn invalid(what: &'static str, reason: &str) -> Error {
-    Error::InvalidMessage { what, reason: reason.into() }
+    Error::InvalidMessage {
+        what,
+        reason: reason.into(),
+    }
 }
 
 impl Serialize for ClientMessage {
@@ -221,7 +249,10 @@ impl Serialize for ClientMessage {
                 stream_name: stream_name.as_deref(),
             }
             .serialize(s),
-            ClientMessage::SwitchChannel { label } => SwitchWire { switch_channel: label }.serialize(s),
+            ClientMessage::SwitchChannel { label } => SwitchWire {
+                switch_channel: label,
+            }
+            .serialize(s),
             ClientMessage::Stats(r) => r.serialize(s),
         }
     }
@@ -271,21 +302,50 @@ pub mod code {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     /// `"status"`, `"error"`, `"result"`; absent in the real UnpublishNotify.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub detail: Option<String>,
     /// Real servers put UnpublishNotify here: `{"data":{"status":"NetStream.Play.UnpublishNotify"}}`.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub status: Option<String>,
     /// `Application.Statistics.Endpoint` carries the stats URL here.
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub statistics: Option<String>,
 }
 
@@ -298,35 +358,55 @@ pub enum StatusEvent {
     /// `NetConnection.Connect.Closed` (data channel).
     ConnectClosed,
     TrickleCompleted,
-    DataChannelAvailable { label: String },
+    DataChannelAvailable {
+        label: String,
+    },
     /// `"<name> starting"`; `name` must equal the own stream name to count as started.
-    Starting { name: String },
+    Starting {
+        name: String,
+    },
     /// `"… already start…"`: a retryable state, not success.
     AlreadyStarting,
     /// `"<name> stopping"`.
-    Stopping { name: String },
+    Stopping {
+        name: String,
+    },
     /// `"participant <id> starting <group>"`.
-    ParticipantStarting { participant: String, group: String },
+    ParticipantStarting {
+        participant: String,
+        group: String,
+    },
     /// `"Leaving group <group>"`.
-    LeavingGroup { group: String },
+    LeavingGroup {
+        group: String,
+    },
     UnpublishNotify,
     InsufficientBandwidth,
     SufficientBandwidth,
     RecoveringBandwidth,
     /// `NetStream.Publish.IsAvailable`.
     PublishAvailable,
-    StatisticsEndpoint { url: Option<String> },
+    StatisticsEndpoint {
+        url: Option<String>,
+    },
     /// `{"type":"result","message":"Stream switch: Success"}`.
     StreamSwitchSuccess,
     /// `type:"error"` (or a failure code) with the best human text available.
-    Error { code: Option<String>, message: String },
+    Error {
+        code: Option<String>,
+        message: String,
+    },
     /// Anything else (SDK: `Publish.Status` / `Subscribe.Status`).
     Other,
 }
 
 impl Status {
-    pub fn status(code: &str) -> Self {
-        Status { kind: Some("status".into()), code: Some(code.into()), ..Default::default() }
+    pub fn with_code(code: &str) -> Self {
+        Status {
+            kind: Some("status".into()),
+            code: Some(code.into()),
+            ..Default::default()
+        }
     }
 
     pub fn with_message(mut self, m: impl Into<String>) -> Self {
@@ -387,7 +467,9 @@ impl Status {
             return E::PublishAvailable;
         }
         if self.is(code::STATISTICS_ENDPOINT) {
-            return E::StatisticsEndpoint { url: self.statistics.clone() };
+            return E::StatisticsEndpoint {
+                url: self.statistics.clone(),
+            };
         }
         let kind = self.kind.as_deref().unwrap_or("");
         if kind.eq_ignore_ascii_case("error") {
@@ -398,7 +480,10 @@ impl Status {
                 .or_else(|| self.description.clone())
                 .or_else(|| self.code.clone())
                 .unwrap_or_else(|| "unknown error".into());
-            return E::Error { code: self.code.clone(), message };
+            return E::Error {
+                code: self.code.clone(),
+                message,
+            };
         }
         if let Some(msg) = self.message.as_deref() {
             if kind.eq_ignore_ascii_case("result") && msg == code::STREAM_SWITCH_SUCCESS {
@@ -411,7 +496,10 @@ impl Status {
         if self.is(code::PLAY_STREAM_NOT_FOUND) || self.is(code::STREAM_FAILED) {
             return E::Error {
                 code: self.code.clone(),
-                message: self.message.clone().unwrap_or_else(|| self.code.clone().unwrap_or_default()),
+                message: self
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| self.code.clone().unwrap_or_default()),
             };
         }
         E::Other
@@ -422,7 +510,10 @@ impl Status {
 /// `/already start/`, `/(.*) starting/i`, `/(.*) stopping/i` (greedy: the last occurrence).
 fn classify_message(msg: &str) -> Option<StatusEvent> {
     let lower = msg.to_ascii_lowercase();
-    if let Some(rest) = lower.strip_prefix("participant ").map(|_| &msg["participant ".len()..]) {
+    if let Some(rest) = lower
+        .strip_prefix("participant ")
+        .map(|_| &msg["participant ".len()..])
+    {
         let rl = rest.to_ascii_lowercase();
         if let Some(i) = rl.rfind(" starting ") {
             return Some(StatusEvent::ParticipantStarting {
@@ -432,16 +523,22 @@ fn classify_message(msg: &str) -> Option<StatusEvent> {
         }
     }
     if let Some(i) = lower.find("leaving group ") {
-        return Some(StatusEvent::LeavingGroup { group: msg[i + "leaving group ".len()..].to_owned() });
+        return Some(StatusEvent::LeavingGroup {
+            group: msg[i + "leaving group ".len()..].to_owned(),
+        });
     }
     if msg.contains("already start") {
         return Some(StatusEvent::AlreadyStarting);
     }
     if let Some(i) = lower.rfind(" starting") {
-        return Some(StatusEvent::Starting { name: msg[..i].to_owned() });
+        return Some(StatusEvent::Starting {
+            name: msg[..i].to_owned(),
+        });
     }
     if let Some(i) = lower.rfind(" stopping") {
-        return Some(StatusEvent::Stopping { name: msg[..i].to_owned() });
+        return Some(StatusEvent::Stopping {
+            name: msg[..i].to_owned(),
+        });
     }
     None
 }
@@ -466,7 +563,13 @@ pub enum RelayForm {
 }
 
 impl RelayForm {
-    pub const ALL: [RelayForm; 5] = [RelayForm::A, RelayForm::B, RelayForm::C, RelayForm::D, RelayForm::E];
+    pub const ALL: [RelayForm; 5] = [
+        RelayForm::A,
+        RelayForm::B,
+        RelayForm::C,
+        RelayForm::D,
+        RelayForm::E,
+    ];
 }
 
 /// A relayed `send()` invocation (metadata or any other method), whatever form it came in.
@@ -482,7 +585,13 @@ pub struct Invoke {
 
 impl Invoke {
     pub fn metadata(data: Value) -> Self {
-        Invoke { method: "onMetaData".into(), data, sender_name: None, dc_label: None, form: RelayForm::A }
+        Invoke {
+            method: "onMetaData".into(),
+            data,
+            sender_name: None,
+            dc_label: None,
+            form: RelayForm::A,
+        }
     }
 
     pub fn is_metadata(&self) -> bool {
@@ -512,7 +621,13 @@ impl Serialize for InvokeWire<'_> {
                 m.serialize_entry("data", &i.data)?;
             }
             RelayForm::B => {
-                m.serialize_entry("send", &Invocation { method: i.method.clone(), data: i.data.clone() })?;
+                m.serialize_entry(
+                    "send",
+                    &Invocation {
+                        method: i.method.clone(),
+                        data: i.data.clone(),
+                    },
+                )?;
                 if let Some(n) = &i.sender_name {
                     m.serialize_entry("senderName", n)?;
                 }
@@ -542,7 +657,12 @@ impl Serialize for InvokeWire<'_> {
 pub struct RpcReply {
     #[serde(deserialize_with = "json::lenient_string", default)]
     pub id: Option<String>,
-    #[serde(rename = "async", default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_bool")]
+    #[serde(
+        rename = "async",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_bool"
+    )]
     pub is_async: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
@@ -552,11 +672,21 @@ pub struct RpcReply {
 
 impl RpcReply {
     pub fn ok(id: impl Into<String>, data: Value) -> Self {
-        RpcReply { id: Some(id.into()), is_async: Some(true), data: Some(data), error: None }
+        RpcReply {
+            id: Some(id.into()),
+            is_async: Some(true),
+            data: Some(data),
+            error: None,
+        }
     }
 
     pub fn err(id: impl Into<String>, error: Value) -> Self {
-        RpcReply { id: Some(id.into()), is_async: Some(true), data: None, error: Some(error) }
+        RpcReply {
+            id: Some(id.into()),
+            is_async: Some(true),
+            data: None,
+            error: Some(error),
+        }
     }
 
     /// `Ok(data)` or `Err(text)`; SDK15 also treats `data.type=="error"` as a rejection.
@@ -624,9 +754,16 @@ impl ServerMessage {
             return Ok(ServerMessage::Invoke(Invoke {
                 method: method.to_owned(),
                 data: m.get("data").cloned().unwrap_or(Value::Null),
-                sender_name: m.get("senderName").and_then(Value::as_str).map(str::to_owned),
+                sender_name: m
+                    .get("senderName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 dc_label: m.get("dcLabel").and_then(Value::as_str).map(str::to_owned),
-                form: if is_metadata { RelayForm::A } else { RelayForm::C },
+                form: if is_metadata {
+                    RelayForm::A
+                } else {
+                    RelayForm::C
+                },
             }));
         }
         if let Some(send) = m.get("send") {
@@ -634,7 +771,10 @@ impl ServerMessage {
             return Ok(ServerMessage::Invoke(Invoke {
                 method: inv.method,
                 data: inv.data,
-                sender_name: m.get("senderName").and_then(Value::as_str).map(str::to_owned),
+                sender_name: m
+                    .get("senderName")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
                 dc_label: m.get("dcLabel").and_then(Value::as_str).map(str::to_owned),
                 form: RelayForm::B,
             }));
@@ -654,9 +794,12 @@ impl ServerMessage {
             }));
         }
         if let Some(Value::Object(d)) = m.get("data") {
-            let looks_like_status = ["type", "code", "status", "message"].iter().any(|k| d.contains_key(*k));
+            let looks_like_status = ["type", "code", "status", "message"]
+                .iter()
+                .any(|k| d.contains_key(*k));
             if looks_like_status {
-                return json::from_value("status", Value::Object(d.clone())).map(ServerMessage::Status);
+                return json::from_value("status", Value::Object(d.clone()))
+                    .map(ServerMessage::Status);
             }
         }
         Ok(ServerMessage::Other(m))
@@ -672,7 +815,11 @@ impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             ServerMessage::Status(st) => DataWire { data: st }.serialize(s),
-            ServerMessage::Invoke(i) => InvokeWire { inv: i, form: i.form }.serialize(s),
+            ServerMessage::Invoke(i) => InvokeWire {
+                inv: i,
+                form: i.form,
+            }
+            .serialize(s),
             ServerMessage::RpcReply(r) => r.serialize(s),
             ServerMessage::Other(m) => m.serialize(s),
         }

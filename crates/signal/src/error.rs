@@ -32,7 +32,10 @@ pub enum Error {
     // ---- signalling flows --------------------------------------------------------------------
     /// `NetConnection.Connect.Rejected` / `Failed`.
     #[error("the server rejected the connection ({code}){}", detail_suffix(.detail))]
-    ConnectionRejected { code: String, detail: Option<String> },
+    ConnectionRejected {
+        code: String,
+        detail: Option<String>,
+    },
     /// The WebSocket did not open, or no `Connect.Success` arrived, in time.
     #[error("no answer from the signalling server within {0:?} (is the Stream Manager WebSocket proxy enabled?)")]
     OpenTimeout(Duration),
@@ -41,22 +44,37 @@ pub enum Error {
     IceGatheringTimeout(Duration),
     /// Any other protocol step that waited too long.
     #[error("timed out after {after:?} waiting for {waiting_for}")]
-    Timeout { waiting_for: &'static str, after: Duration },
+    Timeout {
+        waiting_for: &'static str,
+        after: Duration,
+    },
     /// `isAvailable` said a publish name is taken, or a subscribe name is not live.
     #[error("{0}")]
     InvalidName(String),
     /// A known message that makes no sense at this point of the flow.
     #[error("unexpected message from the server while {state}: {message}")]
-    UnexpectedMessage { state: &'static str, message: String },
+    UnexpectedMessage {
+        state: &'static str,
+        message: String,
+    },
     /// The server reported an error (`{"data":{"type":"error",…}}`).
     #[error("the server reported an error: {message}")]
-    ServerError { code: Option<String>, message: String },
+    ServerError {
+        code: Option<String>,
+        message: String,
+    },
     /// The server closed the connection before the flow finished.
     #[error("the server closed the connection while {state}{}", detail_suffix(.reason))]
-    ClosedByServer { state: &'static str, reason: Option<String> },
+    ClosedByServer {
+        state: &'static str,
+        reason: Option<String>,
+    },
     /// A method called in the wrong state of a state machine (a bug in the caller).
     #[error("cannot {action} while {state}")]
-    InvalidState { action: &'static str, state: &'static str },
+    InvalidState {
+        action: &'static str,
+        state: &'static str,
+    },
     /// An RPC (`callAdapter`) answered with an error.
     #[error("the server refused the call {method}: {message}")]
     RpcFailed { method: String, message: String },
@@ -64,7 +82,12 @@ pub enum Error {
     // ---- HTTP (WHIP/WHEP, Stream Manager REST) -----------------------------------------------
     /// An HTTP error status, with Red5's meaning and the server's own text.
     #[error("{what} failed: {meaning} (HTTP {status}){}", detail_suffix(.server_message))]
-    Http { what: &'static str, status: u16, meaning: String, server_message: Option<String> },
+    Http {
+        what: &'static str,
+        status: u16,
+        meaning: String,
+        server_message: Option<String>,
+    },
     /// The Stream Manager refused the credentials or token.
     #[error("the Stream Manager rejected the credentials or token (401){}", detail_suffix(.server_message))]
     Unauthorized { server_message: Option<String> },

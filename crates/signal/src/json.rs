@@ -36,7 +36,10 @@ pub(crate) fn into_object(v: Value) -> Result<Map<String, Value>> {
 }
 
 /// Deserialises a struct out of an already-parsed value with a message naming the shape.
-pub(crate) fn from_value<T: serde::de::DeserializeOwned>(what: &'static str, v: Value) -> Result<T> {
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    v: Value,
+) -> Result<T> {
     serde_json::from_value(v).map_err(|e| Error::InvalidMessage {
         what,
         reason: e.to_string(),
@@ -72,7 +75,9 @@ pub(crate) fn truthy(v: &Value) -> Option<bool> {
 }
 
 /// Accepts a number, a numeric string or null for an optional small integer.
-pub(crate) fn lenient_u16<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u16>, D::Error> {
+pub(crate) fn lenient_u16<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u16>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(match v {
         Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
@@ -82,7 +87,9 @@ pub(crate) fn lenient_u16<'de, D: Deserializer<'de>>(d: D) -> std::result::Resul
 }
 
 /// Accepts a string, a number (stringified) or null for an optional text field.
-pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(match v {
         Some(Value::String(s)) => Some(s),
@@ -93,7 +100,9 @@ pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> std::result::Re
 }
 
 /// Accepts a bool, "true"/"false", 0/1 or null.
-pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<bool>, D::Error> {
+pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<bool>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(v.as_ref().and_then(truthy))
 }

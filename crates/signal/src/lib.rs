@@ -11,5 +11,5 @@ pub use error::{Error, Result};
 pub use secret::Secret;
 pub mod backend;
 pub mod rest;
-pub mod whip;
 pub mod urls;
+pub mod whip;

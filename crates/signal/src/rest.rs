@@ -46,10 +46,15 @@ pub struct Sm2ErrorBody {
     pub error: String,
 }
 
-pub(crate) fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u32>, D::Error> {
+pub(crate) fn lenient_u32<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<u32>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(match v {
-        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()).or_else(|| n.as_f64().map(|f| f as u32)),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .or_else(|| n.as_f64().map(|f| f as u32)),
         Some(Value::String(s)) => s.trim().parse::<f64>().ok().map(|f| f as u32),
         _ => None,
     })
@@ -57,18 +62,35 @@ pub(crate) fn lenient_u32<'de, D: Deserializer<'de>>(d: D) -> std::result::Resul
 
 /// Accepts a single object or an array of them (SM1 returns an array when `endpoints>1`; SM2
 /// documents an array).
-pub fn one_or_many<T: serde::de::DeserializeOwned>(what: &'static str, body: &str) -> Result<Vec<T>> {
-    let v: Value = serde_json::from_str(body).map_err(|e| Error::BadResponse { what, reason: e.to_string() })?;
+pub fn one_or_many<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    body: &str,
+) -> Result<Vec<T>> {
+    let v: Value = serde_json::from_str(body).map_err(|e| Error::BadResponse {
+        what,
+        reason: e.to_string(),
+    })?;
     let items = match v {
         Value::Array(a) => a,
         o @ Value::Object(_) => vec![o],
         other => {
-            return Err(Error::BadResponse { what, reason: format!("expected an object or array, got {}", crate::json::kind(&other)) })
+            return Err(Error::BadResponse {
+                what,
+                reason: format!(
+                    "expected an object or array, got {}",
+                    crate::json::kind(&other)
+                ),
+            })
         }
     };
     items
         .into_iter()
-        .map(|i| serde_json::from_value(i).map_err(|e| Error::BadResponse { what, reason: e.to_string() }))
+        .map(|i| {
+            serde_json::from_value(i).map_err(|e| Error::BadResponse {
+                what,
+                reason: e.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -118,9 +140,17 @@ pub mod sm1 {
     pub struct ProvisionParameters {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub group: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub audiotracks: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub videotracks: Option<u32>,
         #[serde(flatten)]
         pub extra: serde_json::Map<String, Value>,
@@ -199,14 +229,30 @@ pub mod sm1 {
         pub server_address: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub destination: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub width: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub height: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub framerate: Option<u32>,
         /// kbps.
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub bitrate: Option<u32>,
         #[serde(default)]
         pub do_forward: bool,
@@ -233,10 +279,15 @@ pub mod sm1 {
         pub location: Vec<String>,
     }
 
-    fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    fn string_or_list<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> std::result::Result<Vec<String>, D::Error> {
         Ok(match Option::<Value>::deserialize(d)? {
             Some(Value::String(s)) => vec![s],
-            Some(Value::Array(a)) => a.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(Value::Array(a)) => a
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             _ => vec![],
         })
     }
@@ -245,7 +296,11 @@ pub mod sm1 {
         /// Every mixer composing (the backend's poll target).
         pub fn is_composing(&self) -> bool {
             !self.mixers.is_empty()
-                && self.mixers.iter().all(|m| m.state.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("composing")))
+                && self.mixers.iter().all(|m| {
+                    m.state
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("composing"))
+                })
         }
     }
 
@@ -299,7 +354,11 @@ pub mod sm2 {
         pub sub_group: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub node_state: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "lenient_u32"
+        )]
         pub subscribers: Option<u32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub duration_ms: Option<u64>,

@@ -23,7 +23,11 @@ pub fn to_ws(base: &str) -> String {
 
 /// Encodes each `/`-separated segment of a stream path, keeping the slashes.
 fn path(p: &str) -> String {
-    p.trim_matches('/').split('/').map(encode_component).collect::<Vec<_>>().join("/")
+    p.trim_matches('/')
+        .split('/')
+        .map(encode_component)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn with_id(url: String, id: &str, params: &[(String, String)]) -> String {
@@ -40,8 +44,17 @@ pub fn ws_standalone(base: &str, app: &str, id: &str, params: &[(String, String)
 }
 
 /// SM1 proxy: `wss://sm/streammanager/?id=<id>&host=<node>&app=<ctx>[&k=v…]` (`app` encoded: `live%2Froom1`).
-pub fn ws_sm1(base: &str, id: &str, node_host: &str, context: &str, params: &[(String, String)]) -> String {
-    let mut all: Params = vec![("host".into(), node_host.into()), ("app".into(), context.into())];
+pub fn ws_sm1(
+    base: &str,
+    id: &str,
+    node_host: &str,
+    context: &str,
+    params: &[(String, String)],
+) -> String {
+    let mut all: Params = vec![
+        ("host".into(), node_host.into()),
+        ("app".into(), context.into()),
+    ];
     all.extend(params.iter().cloned());
     with_id(format!("{}/streammanager/", to_ws(base)), id, &all)
 }
@@ -59,7 +72,13 @@ pub fn ws_sm2(
     let mut all: Params = vec![("nodeGroup".into(), node_group.into())];
     all.extend(params.iter().cloned());
     with_id(
-        format!("{}/as/v1/proxy/ws/{}/{}/{}", to_ws(base), direction.as_str(), path(context), encode_component(stream)),
+        format!(
+            "{}/as/v1/proxy/ws/{}/{}/{}",
+            to_ws(base),
+            direction.as_str(),
+            path(context),
+            encode_component(stream)
+        ),
         id,
         &all,
     )
@@ -69,14 +88,38 @@ pub fn ws_sm2(
 
 /// Standalone node or SM1 (WHProxy on the SM host): `…/<ctx>/whip|whep/endpoint/<stream>`;
 /// WHEP gets `?requestId=<id>`.
-pub fn whip_standalone(base: &str, kind: Kind, context: &str, stream: &str, request_id: Option<&str>) -> String {
-    let u = format!("{}/{}/{}/endpoint/{}", trim(base), path(context), kind.as_str(), encode_component(stream));
+pub fn whip_standalone(
+    base: &str,
+    kind: Kind,
+    context: &str,
+    stream: &str,
+    request_id: Option<&str>,
+) -> String {
+    let u = format!(
+        "{}/{}/{}/endpoint/{}",
+        trim(base),
+        path(context),
+        kind.as_str(),
+        encode_component(stream)
+    );
     with_request_id(u, kind, request_id)
 }
 
 /// SM2 proxy: `https://sm/as/v1/proxy/whip|whep/<ctx>/<stream>` (WHEP: `?requestId=<id>`).
-pub fn whip_sm2(base: &str, kind: Kind, context: &str, stream: &str, request_id: Option<&str>) -> String {
-    let u = format!("{}/as/v1/proxy/{}/{}/{}", trim(base), kind.as_str(), path(context), encode_component(stream));
+pub fn whip_sm2(
+    base: &str,
+    kind: Kind,
+    context: &str,
+    stream: &str,
+    request_id: Option<&str>,
+) -> String {
+    let u = format!(
+        "{}/as/v1/proxy/{}/{}/{}",
+        trim(base),
+        kind.as_str(),
+        path(context),
+        encode_component(stream)
+    );
     with_request_id(u, kind, request_id)
 }
 
@@ -102,7 +145,13 @@ pub struct Lookup {
 }
 
 /// `GET …/event/<ctx>/<stream>?action=broadcast|subscribe[&region][&strict=true][&endpoints][&transcode=true]`.
-pub fn sm1_event(base: &str, context: &str, stream: &str, action: crate::rest::sm1::Action, l: &Lookup) -> String {
+pub fn sm1_event(
+    base: &str,
+    context: &str,
+    stream: &str,
+    action: crate::rest::sm1::Action,
+    l: &Lookup,
+) -> String {
     let mut q: Params = vec![("action".into(), action.as_str().into())];
     if let Some(r) = &l.region {
         q.push(("region".into(), r.clone()));
@@ -116,7 +165,15 @@ pub fn sm1_event(base: &str, context: &str, stream: &str, action: crate::rest::s
     if l.transcode {
         q.push(("transcode".into(), "true".into()));
     }
-    append_query(&format!("{}{SM1_API}/event/{}/{}", trim(base), path(context), encode_component(stream)), &q)
+    append_query(
+        &format!(
+            "{}{SM1_API}/event/{}/{}",
+            trim(base),
+            path(context),
+            encode_component(stream)
+        ),
+        &q,
+    )
 }
 
 /// `GET …/event/<scope>/<room>/join[?region][&strict=true]`.
@@ -128,7 +185,15 @@ pub fn sm1_join(base: &str, scope: &str, room: &str, l: &Lookup) -> String {
     if l.strict {
         q.push(("strict".into(), "true".into()));
     }
-    append_query(&format!("{}{SM1_API}/event/{}/{}/join", trim(base), path(scope), encode_component(room)), &q)
+    append_query(
+        &format!(
+            "{}{SM1_API}/event/{}/{}/join",
+            trim(base),
+            path(scope),
+            encode_component(room)
+        ),
+        &q,
+    )
 }
 
 fn token(u: String, access_token: &str) -> String {
@@ -137,7 +202,15 @@ fn token(u: String, access_token: &str) -> String {
 
 /// `POST|GET|DELETE …/admin/event/meta/<ctx>/<name>?accessToken=`.
 pub fn sm1_event_meta(base: &str, context: &str, name: &str, access_token: &str) -> String {
-    token(format!("{}{SM1_API}/admin/event/meta/{}/{}", trim(base), path(context), encode_component(name)), access_token)
+    token(
+        format!(
+            "{}{SM1_API}/admin/event/meta/{}/{}",
+            trim(base),
+            path(context),
+            encode_component(name)
+        ),
+        access_token,
+    )
 }
 
 /// `…/composition[/<event>]?accessToken=`.
@@ -206,12 +279,20 @@ pub fn sm2_stream(
 
 /// `POST /as/v1/streams/provision/<ng>`.
 pub fn sm2_provision(base: &str, node_group: &str) -> String {
-    format!("{}/as/v1/streams/provision/{}", trim(base), encode_component(node_group))
+    format!(
+        "{}/as/v1/streams/provision/{}",
+        trim(base),
+        encode_component(node_group)
+    )
 }
 
 /// `/as/v1/streams/mixer/<ng>[/<eventId>]`.
 pub fn sm2_mixer(base: &str, node_group: &str, event_id: Option<&str>) -> String {
-    let mut u = format!("{}/as/v1/streams/mixer/{}", trim(base), encode_component(node_group));
+    let mut u = format!(
+        "{}/as/v1/streams/mixer/{}",
+        trim(base),
+        encode_component(node_group)
+    );
     if let Some(e) = event_id {
         u.push('/');
         u.push_str(&encode_component(e));

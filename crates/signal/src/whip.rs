@@ -58,7 +58,9 @@ pub fn status_message(kind: Kind, req: Request, status: u16) -> Option<&'static 
     use Kind::*;
     use Request::*;
     Some(match (kind, req, status) {
-        (_, Options, 401) | (_, Post, 401) | (_, PatchAnswer, 401) | (_, PatchTrickle, 401) => "Not authorized.",
+        (_, Options, 401) | (_, Post, 401) | (_, PatchAnswer, 401) | (_, PatchTrickle, 401) => {
+            "Not authorized."
+        }
         (Whip, Post, 400) => "Invalid offer SDP.",
         (Whip, Post, 404) => "Scope resolver failed for the publish name and / or scope.",
         (Whip, Post, 406) => "Scope connection rejected.",
@@ -73,7 +75,9 @@ pub fn status_message(kind: Kind, req: Request, status: u16) -> Option<&'static 
         (_, PatchAnswer | PatchTrickle | Delete, 404) => "Session not found.",
         (_, Options, 404) => "No node group or node available for this stream.",
         (_, _, 500) => "Server error (for example: publisher limit reached).",
-        (_, _, 503) => "The Stream Manager has no capacity for this stream (publisher/subscriber limit).",
+        (_, _, 503) => {
+            "The Stream Manager has no capacity for this stream (publisher/subscriber limit)."
+        }
         _ => return None,
     })
 }
@@ -116,7 +120,11 @@ impl SdpFrag {
     /// Builds the fragment from a local SDP exactly as the SDK does: last ice-ufrag/ice-pwd, the
     /// first `m=` line, `a=mid:0` hard-coded, every candidate of every section, end marker.
     pub fn from_local_sdp(sdp: &str) -> Self {
-        let mut f = SdpFrag { mid: Some("0".into()), end_of_candidates: true, ..Default::default() };
+        let mut f = SdpFrag {
+            mid: Some("0".into()),
+            end_of_candidates: true,
+            ..Default::default()
+        };
         for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
             if let Some(v) = line.strip_prefix("a=ice-ufrag:") {
                 f.ice_ufrag = Some(v.to_owned());
@@ -195,7 +203,9 @@ impl SdpFrag {
         if seen {
             Ok(f)
         } else {
-            Err(Error::InvalidSdp { reason: "the sdpfrag has no ICE credentials, candidates or end marker".into() })
+            Err(Error::InvalidSdp {
+                reason: "the sdpfrag has no ICE credentials, candidates or end marker".into(),
+            })
         }
     }
 }
@@ -214,7 +224,10 @@ pub struct Link {
 
 impl Link {
     pub fn param(&self, k: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).map(|(_, v)| v.as_str())
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn ice_server(url: &str, username: Option<&str>, credential: Option<&str>) -> Self {
@@ -223,11 +236,19 @@ impl Link {
             params.push(("username".into(), u.into()));
             params.push(("credential".into(), c.into()));
         }
-        Link { url: url.into(), rel: Some("ice-server".into()), params }
+        Link {
+            url: url.into(),
+            rel: Some("ice-server".into()),
+            params,
+        }
     }
 
     pub fn statistics(url: &str) -> Self {
-        Link { url: url.into(), rel: Some("statistics".into()), params: Vec::new() }
+        Link {
+            url: url.into(),
+            rel: Some("statistics".into()),
+            params: Vec::new(),
+        }
     }
 
     /// `<stun:host:port>; rel="ice-server"; username="u"; credential="c"`.
@@ -244,7 +265,10 @@ impl Link {
 
     /// Parses one header value, which may hold several comma-separated links.
     pub fn parse_header(value: &str) -> Vec<Link> {
-        split_outside(value, ',').into_iter().filter_map(|part| Link::parse_one(&part)).collect()
+        split_outside(value, ',')
+            .into_iter()
+            .filter_map(|part| Link::parse_one(&part))
+            .collect()
     }
 
     fn parse_one(part: &str) -> Option<Link> {
@@ -327,12 +351,20 @@ impl Discovery {
                             let has_scheme = link.url.contains(':');
                             let (u, c) = (link.param("username"), link.param("credential"));
                             let (username, credential) = match (has_scheme, u, c) {
-                                (true, Some(u), Some(c)) => (Some(u.to_owned()), Some(crate::Secret::new(c))),
+                                (true, Some(u), Some(c)) => {
+                                    (Some(u.to_owned()), Some(crate::Secret::new(c)))
+                                }
                                 _ => (None, None),
                             };
-                            d.ice_servers.push(IceServer { urls: vec![link.url.clone()], username, credential });
+                            d.ice_servers.push(IceServer {
+                                urls: vec![link.url.clone()],
+                                username,
+                                credential,
+                            });
                         }
-                        Some(r) if r.eq_ignore_ascii_case("statistics") => d.statistics_url = Some(link.url.clone()),
+                        Some(r) if r.eq_ignore_ascii_case("statistics") => {
+                            d.statistics_url = Some(link.url.clone())
+                        }
                         _ => {}
                     }
                 }
@@ -351,9 +383,18 @@ pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'!'
+            | b'~'
+            | b'*'
+            | b'\''
+            | b'('
+            | b')' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -426,7 +467,11 @@ pub fn options_params(signal: bool, params: &[(String, String)]) -> Params {
 
 /// WHIP POST: `signal`, params minus `transcode`, `mode`, `transport`, `keyFramerate`,
 /// `videoEncoding`, `audioEncoding`, then `host` (from Session-Host unless given).
-pub fn whip_post_params(o: &PostOptions, params: &[(String, String)], session_host: Option<&str>) -> Params {
+pub fn whip_post_params(
+    o: &PostOptions,
+    params: &[(String, String)],
+    session_host: Option<&str>,
+) -> Params {
     let mut v = vec![p("signal", o.signal)];
     v.extend(without_transcode(params));
     v.push(p("mode", o.mode.as_str()));
@@ -439,7 +484,11 @@ pub fn whip_post_params(o: &PostOptions, params: &[(String, String)], session_ho
 
 /// WHEP POST (`requestId` is already in the endpoint URL): `signal`, params minus `transcode`,
 /// `transport`, `doNotSwitch`, encodings, `host`.
-pub fn whep_post_params(o: &PostOptions, params: &[(String, String)], session_host: Option<&str>) -> Params {
+pub fn whep_post_params(
+    o: &PostOptions,
+    params: &[(String, String)],
+    session_host: Option<&str>,
+) -> Params {
     let mut v = vec![p("signal", o.signal)];
     v.extend(without_transcode(params));
     v.push(p("transport", o.transport.as_str()));
@@ -457,10 +506,18 @@ pub fn resource_params(params: &[(String, String)], session_host: Option<&str>) 
 }
 
 fn push_encodings(v: &mut Params, o: &PostOptions) {
-    if let Some(e) = o.video_encoding.as_deref().filter(|e| !e.eq_ignore_ascii_case("none")) {
+    if let Some(e) = o
+        .video_encoding
+        .as_deref()
+        .filter(|e| !e.eq_ignore_ascii_case("none"))
+    {
         v.push(p("videoEncoding", e));
     }
-    if let Some(e) = o.audio_encoding.as_deref().filter(|e| !e.eq_ignore_ascii_case("none")) {
+    if let Some(e) = o
+        .audio_encoding
+        .as_deref()
+        .filter(|e| !e.eq_ignore_ascii_case("none"))
+    {
         v.push(p("audioEncoding", e));
     }
 }
@@ -475,7 +532,9 @@ fn push_host(v: &mut Params, params: &[(String, String)], session_host: Option<&
 
 /// Splits a query string into ordered pairs (percent-decoded), for servers.
 pub fn parse_query(query: &str) -> Params {
-    url::form_urlencoded::parse(query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 // ================================================================================================
@@ -490,11 +549,17 @@ pub fn resolve_resource(endpoint: &Url, location: Option<&str>) -> Result<Url> {
     let loc = location.map(str::trim).filter(|l| !l.is_empty());
     let mut url = match loc {
         Some(l) if Url::parse(l).is_ok_and(|u| u.has_host()) => {
-            return Url::parse(l).map_err(|e| Error::InvalidUrl { url: l.into(), reason: e.to_string() });
+            return Url::parse(l).map_err(|e| Error::InvalidUrl {
+                url: l.into(),
+                reason: e.to_string(),
+            });
         }
         Some(l) => {
             let path = l.split(['?', '#']).next().unwrap_or("");
-            let joined = endpoint.join(path).map_err(|e| Error::InvalidUrl { url: l.into(), reason: e.to_string() })?;
+            let joined = endpoint.join(path).map_err(|e| Error::InvalidUrl {
+                url: l.into(),
+                reason: e.to_string(),
+            })?;
             let mut u = endpoint.clone();
             u.set_path(joined.path());
             u

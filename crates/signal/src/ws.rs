@@ -36,10 +36,16 @@ pub struct SessionDescription {
 
 impl SessionDescription {
     pub fn offer(sdp: impl Into<String>) -> Self {
-        Self { kind: SdpType::Offer, sdp: sdp.into() }
+        Self {
+            kind: SdpType::Offer,
+            sdp: sdp.into(),
+        }
     }
     pub fn answer(sdp: impl Into<String>) -> Self {
-        Self { kind: SdpType::Answer, sdp: sdp.into() }
+        Self {
+            kind: SdpType::Answer,
+            sdp: sdp.into(),
+        }
     }
 }
 
@@ -49,20 +55,45 @@ impl SessionDescription {
 #[serde(rename_all = "camelCase")]
 pub struct IceCandidate {
     /// Only in the client end marker.
-    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        rename = "type",
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub candidate: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub sdp_mid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_u16")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_u16"
+    )]
     pub sdp_m_line_index: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_string")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_string"
+    )]
     pub username_fragment: Option<String>,
 }
 
 impl IceCandidate {
-    pub fn new(candidate: impl Into<String>, sdp_mid: Option<String>, sdp_m_line_index: Option<u16>) -> Self {
+    pub fn new(
+        candidate: impl Into<String>,
+        sdp_mid: Option<String>,
+        sdp_m_line_index: Option<u16>,
+    ) -> Self {
         IceCandidate {
             kind: None,
             candidate: Some(candidate.into()),
@@ -74,12 +105,18 @@ impl IceCandidate {
 
     /// The client end-of-candidates marker `{"type":"candidate","candidate":""}`.
     pub fn client_end_marker() -> Self {
-        IceCandidate { kind: Some("candidate".into()), candidate: Some(String::new()), ..Default::default() }
+        IceCandidate {
+            kind: Some("candidate".into()),
+            candidate: Some(String::new()),
+            ..Default::default()
+        }
     }
 
     /// Both end markers: an empty object or an empty `candidate` string.
     pub fn is_end(&self) -> bool {
-        self.candidate.as_deref().is_none_or(|c| c.trim().is_empty())
+        self.candidate
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
     }
 
     /// `a=candidate:…` line content without the `a=` (accepts with or without the `candidate:` prefix).
@@ -88,7 +125,11 @@ impl IceCandidate {
         if c.is_empty() {
             return None;
         }
-        Some(if c.starts_with("candidate:") { c.to_owned() } else { format!("candidate:{c}") })
+        Some(if c.starts_with("candidate:") {
+            c.to_owned()
+        } else {
+            format!("candidate:{c}")
+        })
     }
 }
 
@@ -147,7 +188,11 @@ pub struct CandidateData {
 pub struct IsAvailable {
     #[serde(rename = "isAvailable")]
     pub stream: String,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_bool"
+    )]
     pub bundle: Option<bool>,
 }
 
@@ -198,7 +243,11 @@ pub struct HandleAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HandleCandidate {
-    #[serde(rename = "handleCandidate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "handleCandidate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stream: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -215,9 +264,17 @@ pub struct RequestOffer {
     pub request_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<IceTransport>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_bool"
+    )]
     pub datachannel: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "json::lenient_bool")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "json::lenient_bool"
+    )]
     pub do_not_switch: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_encoding: Option<String>,
@@ -280,7 +337,9 @@ impl ClientMessage {
             json::from_value("joinGroup", v()).map(ClientMessage::JoinGroup)
         } else if has("handleAnswer") {
             json::from_value("handleAnswer", v()).map(ClientMessage::HandleAnswer)
-        } else if has("handleCandidate") || m.get("data").is_some_and(|d| d.get("candidate").is_some()) {
+        } else if has("handleCandidate")
+            || m.get("data").is_some_and(|d| d.get("candidate").is_some())
+        {
             json::from_value("handleCandidate", v()).map(ClientMessage::HandleCandidate)
         } else if has("requestOffer") {
             json::from_value("requestOffer", v()).map(ClientMessage::RequestOffer)
@@ -291,7 +350,9 @@ impl ClientMessage {
         } else {
             match dc::ClientMessage::try_from_object(&m) {
                 Some(r) => r.map(ClientMessage::Transport),
-                None => Err(Error::UnknownMessage { keys: json::keys(&m) }),
+                None => Err(Error::UnknownMessage {
+                    keys: json::keys(&m),
+                }),
             }
         }
     }
@@ -367,9 +428,15 @@ pub enum ServerMessage {
     /// Top-level `{"isAvailable":bool}`: publisher proceeds on `false`, subscriber on `true`.
     IsAvailable(bool),
     /// `{"data":{"sdp":{…}[,"participantId":"<id>"]}}` — answer (publisher/participant) or offer (subscriber).
-    Sdp { sdp: SessionDescription, participant_id: Option<String> },
+    Sdp {
+        sdp: SessionDescription,
+        participant_id: Option<String>,
+    },
     /// `{"data":{["type":"candidate",]"candidate":{…}}}`; `typed` records whether `type` was present.
-    Candidate { candidate: IceCandidate, typed: bool },
+    Candidate {
+        candidate: IceCandidate,
+        typed: bool,
+    },
     /// `{"data":{["type":"candidate",]"candidate":{}}}`.
     EndOfCandidates { typed: bool },
     /// Status, error, result, metadata relays, RPC replies, anything else.
@@ -411,30 +478,45 @@ impl ServerMessage {
 
     /// `{"data":{"type":"status","code":"NetConnection.Connect.Success"}}` — sent right after the upgrade.
     pub fn connect_success() -> Self {
-        Self::status(Status::status(dc::code::CONNECT_SUCCESS))
+        Self::status(Status::with_code(dc::code::CONNECT_SUCCESS))
     }
 
     /// `{"data":{"type":"status","code":"NetConnection.Connect.Rejected"}}`.
     pub fn connect_rejected() -> Self {
-        Self::status(Status::status(dc::code::CONNECT_REJECTED))
+        Self::status(Status::with_code(dc::code::CONNECT_REJECTED))
     }
 
     /// `{"data":{"type":"error","code":"NetConnection.Connect.Failed"}}`.
     pub fn connect_failed() -> Self {
-        Self::status(Status { kind: Some("error".into()), code: Some(dc::code::CONNECT_FAILED.into()), ..Default::default() })
+        Self::status(Status {
+            kind: Some("error".into()),
+            code: Some(dc::code::CONNECT_FAILED.into()),
+            ..Default::default()
+        })
     }
 
     /// `{"data":{"type":"error","message":"…","detail":"…"}}`.
     pub fn error(message: impl Into<String>, detail: Option<String>) -> Self {
-        Self::status(Status { kind: Some("error".into()), message: Some(message.into()), detail, ..Default::default() })
+        Self::status(Status {
+            kind: Some("error".into()),
+            message: Some(message.into()),
+            detail,
+            ..Default::default()
+        })
     }
 
     pub fn answer(sdp: impl Into<String>, participant_id: Option<String>) -> Self {
-        ServerMessage::Sdp { sdp: SessionDescription::answer(sdp), participant_id }
+        ServerMessage::Sdp {
+            sdp: SessionDescription::answer(sdp),
+            participant_id,
+        }
     }
 
     pub fn offer(sdp: impl Into<String>) -> Self {
-        ServerMessage::Sdp { sdp: SessionDescription::offer(sdp), participant_id: None }
+        ServerMessage::Sdp {
+            sdp: SessionDescription::offer(sdp),
+            participant_id: None,
+        }
     }
 
     /// `typed = true` is what real servers send (`"type":"candidate"`).
@@ -444,7 +526,11 @@ impl ServerMessage {
 
     /// `misspelt` selects the 2016 `TricleCompleted`.
     pub fn trickle_completed(misspelt: bool) -> Self {
-        Self::status(Status::status(if misspelt { dc::code::TRICKLE_COMPLETED_OLD } else { dc::code::TRICKLE_COMPLETED }))
+        Self::status(Status::with_code(if misspelt {
+            dc::code::TRICKLE_COMPLETED_OLD
+        } else {
+            dc::code::TRICKLE_COMPLETED
+        }))
     }
 
     /// `{"data":{"type":"status"[,"code":…],"message":"<name> starting"}}`. Real servers seem to omit `code`.
@@ -478,22 +564,33 @@ impl ServerMessage {
 
     /// `"Leaving group <group>"`.
     pub fn leaving_group(group: &str) -> Self {
-        Self::status(Status { kind: Some("status".into()), message: Some(format!("Leaving group {group}")), ..Default::default() })
+        Self::status(Status {
+            kind: Some("status".into()),
+            message: Some(format!("Leaving group {group}")),
+            ..Default::default()
+        })
     }
 
     /// `{"data":{"type":"status","code":"NetConnection.DataChannel.Available","description":"red5pro"}}`.
     pub fn data_channel_available(label: &str) -> Self {
-        Self::status(Status::status(dc::code::DATA_CHANNEL_AVAILABLE).with_description(label))
+        Self::status(Status::with_code(dc::code::DATA_CHANNEL_AVAILABLE).with_description(label))
     }
 
     /// The real form `{"data":{"status":"NetStream.Play.UnpublishNotify"}}`.
     pub fn unpublish_notify() -> Self {
-        Self::status(Status { status: Some(dc::code::UNPUBLISH_NOTIFY.into()), ..Default::default() })
+        Self::status(Status {
+            status: Some(dc::code::UNPUBLISH_NOTIFY.into()),
+            ..Default::default()
+        })
     }
 
     /// `{"data":{"type":"result","message":"Stream switch: Success"}}`.
     pub fn stream_switch_success() -> Self {
-        Self::status(Status { kind: Some("result".into()), message: Some(dc::code::STREAM_SWITCH_SUCCESS.into()), ..Default::default() })
+        Self::status(Status {
+            kind: Some("result".into()),
+            message: Some(dc::code::STREAM_SWITCH_SUCCESS.into()),
+            ..Default::default()
+        })
     }
 
     // ---- parsing -------------------------------------------------------------------------------
@@ -507,7 +604,10 @@ impl ServerMessage {
         if let Some(v) = m.get("isAvailable") {
             return match json::truthy(v) {
                 Some(b) => Ok(ServerMessage::IsAvailable(b)),
-                None => Err(Error::InvalidMessage { what: "isAvailable", reason: format!("expected a boolean, got {}", json::kind(v)) }),
+                None => Err(Error::InvalidMessage {
+                    what: "isAvailable",
+                    reason: format!("expected a boolean, got {}", json::kind(v)),
+                }),
             };
         }
         if let Some(Value::Object(d)) = m.get("data") {
@@ -518,7 +618,10 @@ impl ServerMessage {
                     Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 });
-                return Ok(ServerMessage::Sdp { sdp, participant_id });
+                return Ok(ServerMessage::Sdp {
+                    sdp,
+                    participant_id,
+                });
             }
             if let Some(c) = d.get("candidate") {
                 let typed = d.get("type").and_then(Value::as_str) == Some("candidate");
@@ -566,7 +669,9 @@ impl ServerMessage {
             }
             ServerMessage::Transport(dc::ServerMessage::Invoke(i)) => format!("send {}", i.method),
             ServerMessage::Transport(dc::ServerMessage::RpcReply(_)) => "RPC reply".into(),
-            ServerMessage::Transport(dc::ServerMessage::Other(m)) => format!("message with keys {}", json::keys(m)),
+            ServerMessage::Transport(dc::ServerMessage::Other(m)) => {
+                format!("message with keys {}", json::keys(m))
+            }
         }
     }
 }
@@ -575,15 +680,28 @@ impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             ServerMessage::IsAvailable(b) => IsAvailableReply { is_available: *b }.serialize(s),
-            ServerMessage::Sdp { sdp, participant_id } => {
-                Data { data: SdpPayload { sdp, participant_id: participant_id.as_deref() } }.serialize(s)
+            ServerMessage::Sdp {
+                sdp,
+                participant_id,
+            } => Data {
+                data: SdpPayload {
+                    sdp,
+                    participant_id: participant_id.as_deref(),
+                },
             }
+            .serialize(s),
             ServerMessage::Candidate { candidate, typed } => Data {
-                data: CandidatePayload { kind: typed.then_some("candidate"), candidate },
+                data: CandidatePayload {
+                    kind: typed.then_some("candidate"),
+                    candidate,
+                },
             }
             .serialize(s),
             ServerMessage::EndOfCandidates { typed } => Data {
-                data: CandidatePayload { kind: typed.then_some("candidate"), candidate: &IceCandidate::default() },
+                data: CandidatePayload {
+                    kind: typed.then_some("candidate"),
+                    candidate: &IceCandidate::default(),
+                },
             }
             .serialize(s),
             ServerMessage::Transport(t) => t.serialize(s),
