@@ -11,5 +11,6 @@ pub use error::{Error, Result};
 pub use secret::Secret;
 pub mod backend;
 pub mod rest;
+pub mod sdp;
 pub mod urls;
 pub mod whip;
