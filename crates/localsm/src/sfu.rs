@@ -1,0 +1,384 @@
+//! The selective forwarding unit: published streams, their subscribers, RTP fan-out with one
+//! bounded queue per subscriber, key-frame requests, and the metadata relay.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use red5_signal::dc::Invoke;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::PeerConnection;
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::error::{LocalSmError, Result};
+use crate::peer::Negotiated;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// Control messages from a stream to one subscriber session.
+#[derive(Debug, Clone)]
+pub enum SubCtl {
+    /// A publisher `send()` to relay (metadata or any method).
+    Invoke(Invoke),
+    /// The publisher stopped: send `NetStream.Play.UnpublishNotify`.
+    Unpublished,
+}
+
+struct Forwarded {
+    kind: MediaKind,
+    pkt: rtp::Packet,
+}
+
+struct SubLink {
+    id: u64,
+    media: mpsc::Sender<Forwarded>,
+    ctl: mpsc::UnboundedSender<SubCtl>,
+    /// Set when packets were dropped for this subscriber; cleared by the next key frame request.
+    lagging: AtomicBool,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+}
+
+/// A published stream.
+pub struct Stream {
+    pub guid: String,
+    pub name: String,
+    pub video: Option<Negotiated>,
+    pub audio: Option<Negotiated>,
+    subs: RwLock<Vec<Arc<SubLink>>>,
+    keyframe_tx: mpsc::Sender<()>,
+    keyframe_rx: Mutex<Option<mpsc::Receiver<()>>>,
+    metadata: Mutex<Option<Invoke>>,
+    closed: AtomicBool,
+    pub packets_in: AtomicU64,
+}
+
+impl Stream {
+    fn new(guid: String, name: String, video: Option<Negotiated>, audio: Option<Negotiated>) -> Self {
+        let (keyframe_tx, keyframe_rx) = mpsc::channel(1);
+        Stream {
+            guid,
+            name,
+            video,
+            audio,
+            subs: RwLock::new(Vec::new()),
+            keyframe_tx,
+            keyframe_rx: Mutex::new(Some(keyframe_rx)),
+            metadata: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            packets_in: AtomicU64::new(0),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subs.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Asks the publisher for a key frame (coalesced: at most one pending request).
+    pub fn request_keyframe(&self) {
+        let _ = self.keyframe_tx.try_send(());
+    }
+
+    /// Fans one publisher packet out. Never blocks: a full subscriber queue drops the packet for
+    /// that subscriber only and asks for a key frame so it can recover.
+    fn forward(&self, kind: MediaKind, pkt: rtp::Packet) {
+        self.packets_in.fetch_add(1, Ordering::Relaxed);
+        let Ok(subs) = self.subs.read() else { return };
+        for s in subs.iter() {
+            match s.media.try_send(Forwarded { kind, pkt: pkt.clone() }) {
+                Ok(()) => {
+                    s.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    s.dropped.fetch_add(1, Ordering::Relaxed);
+                    if kind == MediaKind::Video && !s.lagging.swap(true, Ordering::AcqRel) {
+                        self.request_keyframe();
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+
+    /// Relays a publisher `send()` to every subscriber; `onMetaData` is also stored (latest wins)
+    /// for subscribers who join later.
+    pub fn relay(&self, invoke: Invoke) {
+        if invoke.is_metadata() {
+            if let Ok(mut m) = self.metadata.lock() {
+                *m = Some(invoke.clone());
+            }
+        }
+        if let Ok(subs) = self.subs.read() {
+            for s in subs.iter() {
+                let _ = s.ctl.send(SubCtl::Invoke(invoke.clone()));
+            }
+        }
+    }
+
+    /// The latest `onMetaData`, replayed to a subscriber right after its start status.
+    pub fn latest_metadata(&self) -> Option<Invoke> {
+        self.metadata.lock().ok().and_then(|m| m.clone())
+    }
+
+    pub fn detach(&self, id: u64) {
+        if let Ok(mut subs) = self.subs.write() {
+            subs.retain(|s| s.id != id);
+        }
+    }
+
+    fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Ok(mut subs) = self.subs.write() {
+            for s in subs.drain(..) {
+                let _ = s.ctl.send(SubCtl::Unpublished);
+            }
+        }
+    }
+}
+
+/// All published streams of the server, by stream GUID (`live/room1/stream1`).
+#[derive(Default)]
+pub struct Registry {
+    streams: Mutex<HashMap<String, Arc<Stream>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn get(&self, guid: &str) -> Option<Arc<Stream>> {
+        self.streams.lock().ok()?.get(guid).cloned()
+    }
+
+    pub fn is_published(&self, guid: &str) -> bool {
+        self.get(guid).is_some()
+    }
+
+    pub fn guids(&self) -> Vec<String> {
+        self.streams.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    pub fn publish(
+        &self,
+        guid: &str,
+        name: &str,
+        video: Option<Negotiated>,
+        audio: Option<Negotiated>,
+    ) -> Result<Arc<Stream>> {
+        let mut map = self.streams.lock().map_err(|_| LocalSmError::ShuttingDown)?;
+        if map.contains_key(guid) {
+            return Err(LocalSmError::AlreadyPublished(guid.to_owned()));
+        }
+        let s = Arc::new(Stream::new(guid.to_owned(), name.to_owned(), video, audio));
+        map.insert(guid.to_owned(), s.clone());
+        tracing::info!(stream = guid, "published");
+        Ok(s)
+    }
+
+    /// Removes the stream (if it is still this one) and notifies its subscribers.
+    pub fn unpublish(&self, stream: &Arc<Stream>) {
+        if let Ok(mut map) = self.streams.lock() {
+            if map.get(&stream.guid).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+                map.remove(&stream.guid);
+                tracing::info!(stream = %stream.guid, "unpublished");
+            }
+        }
+        stream.close();
+    }
+
+    pub fn unpublish_all(&self) {
+        let all: Vec<_> = self.streams.lock().map(|mut m| m.drain().map(|(_, s)| s).collect()).unwrap_or_default();
+        for s in all {
+            s.close();
+        }
+    }
+}
+
+/// Reads a publisher track and fans its packets out; the video track also serves key-frame
+/// requests (PLI, at most one per 300 ms).
+pub fn spawn_ingest(stream: Arc<Stream>, track: Arc<dyn TrackRemote>) {
+    tokio::spawn(async move {
+        let kind = match track.kind().await {
+            RtpCodecKind::Video => MediaKind::Video,
+            _ => MediaKind::Audio,
+        };
+        if kind == MediaKind::Video {
+            let rx = stream.keyframe_rx.lock().ok().and_then(|mut r| r.take());
+            if let Some(mut rx) = rx {
+                let t = track.clone();
+                let st = Arc::downgrade(&stream);
+                tokio::spawn(async move {
+                    while rx.recv().await.is_some() {
+                        if st.upgrade().is_none_or(|s| s.is_closed()) {
+                            break;
+                        }
+                        let media_ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
+                        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+                        if t.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                });
+            }
+        }
+        while let Some(ev) = track.poll().await {
+            if let TrackRemoteEvent::OnRtpPacket(p) = ev {
+                if stream.is_closed() {
+                    break;
+                }
+                stream.forward(kind, p);
+            }
+        }
+    });
+}
+
+/// The outgoing tracks of one subscriber peer connection.
+pub struct SubTracks {
+    video: Option<OutTrack>,
+    audio: Option<OutTrack>,
+}
+
+struct OutTrack {
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    sender: Arc<dyn RtpSender>,
+}
+
+fn local_track(stream: &Stream, kind: MediaKind, n: &Negotiated) -> (Arc<TrackLocalStaticRTP>, u32) {
+    let ssrc = rand::random::<u32>();
+    let (rk, label) = match kind {
+        MediaKind::Video => (RtpCodecKind::Video, "video"),
+        MediaKind::Audio => (RtpCodecKind::Audio, "audio"),
+    };
+    let msid = stream.name.replace(char::is_whitespace, "_");
+    let t = TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        msid,
+        format!("{label}-{ssrc:08x}"),
+        label.to_owned(),
+        rk,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            codec: n.codec.clone(),
+            ..Default::default()
+        }],
+    ));
+    (Arc::new(t), ssrc)
+}
+
+impl SubTracks {
+    /// Adds one sendonly track per published kind (video first, then audio, as Red5 offers).
+    pub async fn add_to(pc: &Arc<dyn PeerConnection>, stream: &Stream) -> Result<SubTracks> {
+        let mut out = SubTracks { video: None, audio: None };
+        if let Some(v) = &stream.video {
+            let (track, ssrc) = local_track(stream, MediaKind::Video, v);
+            let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+            out.video = Some(OutTrack { track, ssrc, sender });
+        }
+        let a = stream.audio.clone().unwrap_or(Negotiated { codec: crate::peer::opus_codec(), payload_type: 111 });
+        let (track, ssrc) = local_track(stream, MediaKind::Audio, &a);
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
+        out.audio = Some(OutTrack { track, ssrc, sender });
+        Ok(out)
+    }
+}
+
+/// Handle of an attached subscriber; detaches on drop.
+pub struct Attachment {
+    pub id: u64,
+    pub stream: Arc<Stream>,
+    pub ctl: mpsc::UnboundedReceiver<SubCtl>,
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        self.stream.detach(self.id);
+    }
+}
+
+/// Starts forwarding the stream into this subscriber's tracks. One task writes RTP (its queue
+/// is the only place packets wait), one task per track turns PLI/FIR into key-frame requests.
+pub async fn attach(
+    registry: &Registry,
+    stream: &Arc<Stream>,
+    tracks: &SubTracks,
+    queue: usize,
+) -> Attachment {
+    let id = registry.next_id();
+    let (media_tx, mut media_rx) = mpsc::channel::<Forwarded>(queue.max(8));
+    let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+    let mut outs: Vec<(MediaKind, Arc<TrackLocalStaticRTP>, u32, Option<u8>)> = Vec::new();
+    for (kind, t) in [(MediaKind::Video, &tracks.video), (MediaKind::Audio, &tracks.audio)] {
+        if let Some(OutTrack { track, ssrc, sender }) = t {
+            let pt = sender.get_parameters().await.ok().and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type));
+            outs.push((kind, track.clone(), *ssrc, pt));
+            let weak = Arc::downgrade(stream);
+            let track = track.clone();
+            tokio::spawn(async move {
+                while let Some(TrackLocalEvent::OnRtcpPacket(pkts)) = track.poll().await {
+                    let wants_key = pkts.iter().any(|p| {
+                        p.as_any().downcast_ref::<PictureLossIndication>().is_some()
+                            || p.as_any().downcast_ref::<FullIntraRequest>().is_some()
+                    });
+                    if wants_key {
+                        match weak.upgrade() {
+                            Some(s) => s.request_keyframe(),
+                            None => break,
+                        }
+                    }
+                }
+            });
+        }
+    }
+    let link = Arc::new(SubLink {
+        id,
+        media: media_tx,
+        ctl: ctl_tx,
+        lagging: AtomicBool::new(false),
+        delivered: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+    });
+    let link_w = Arc::downgrade(&link);
+    tokio::spawn(async move {
+        while let Some(Forwarded { kind, mut pkt }) = media_rx.recv().await {
+            let Some((_, track, ssrc, pt)) = outs.iter().find(|o| o.0 == kind) else { continue };
+            pkt.header.ssrc = *ssrc;
+            if let Some(pt) = pt {
+                pkt.header.payload_type = *pt;
+            }
+            // A write error means the transport is not up yet or gone; keep draining.
+            let _ = track.write_rtp(pkt).await;
+            if kind == MediaKind::Video {
+                if let Some(l) = link_w.upgrade() {
+                    l.lagging.store(false, Ordering::Release);
+                }
+            }
+        }
+    });
+    if let Ok(mut subs) = stream.subs.write() {
+        subs.push(link);
+    }
+    stream.request_keyframe();
+    Attachment { id, stream: stream.clone(), ctl: ctl_rx }
+}
