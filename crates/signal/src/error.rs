@@ -51,6 +51,10 @@ pub enum Error {
     /// `isAvailable` said a publish name is taken, or a subscribe name is not live.
     #[error("{0}")]
     InvalidName(String),
+    /// The server reports the stream as "already starting" (an edge without the stream yet):
+    /// retryable, not a success.
+    #[error("the server says \"{stream}\" is already starting; try again in a moment")]
+    AlreadyStarting { stream: String },
     /// A known message that makes no sense at this point of the flow.
     #[error("unexpected message from the server while {state}: {message}")]
     UnexpectedMessage {
