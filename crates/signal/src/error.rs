@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Anything that can go wrong while talking to a Red5 Pro server or Stream Manager.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     // ---- wire format -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ pub mod ws;
 pub use error::{Error, Result};
 pub use secret::Secret;
 pub mod backend;
+pub mod driver;
 pub mod flow;
 pub mod rest;
 pub mod sdp;

@@ -1,0 +1,132 @@
+//! Conference backend WebSocket driver with the 2 s reconnect of [`BackendClient`].
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::timers::Timers;
+use super::tls;
+use crate::backend::ClientMessage;
+use crate::flow::backend::{BackendClient, BackendEvent, BackendOutput};
+
+/// Handle to a running backend connection.
+#[derive(Debug)]
+pub struct BackendConnection {
+    cmd: mpsc::UnboundedSender<Option<ClientMessage>>,
+    events: mpsc::UnboundedReceiver<BackendEvent>,
+}
+
+impl BackendConnection {
+    /// Connects to `url` (see [`crate::backend::connect_url`]) and keeps reconnecting after
+    /// abnormal closes until [`BackendConnection::stop`].
+    pub fn spawn(url: impl Into<String>) -> Self {
+        let (cmd, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(run(url.into(), cmd_rx, ev_tx));
+        BackendConnection { cmd, events }
+    }
+
+    pub fn send(&self, m: ClientMessage) {
+        let _ = self.cmd.send(Some(m));
+    }
+
+    pub async fn next_event(&mut self) -> Option<BackendEvent> {
+        self.events.recv().await
+    }
+
+    pub fn stop(&self) {
+        let _ = self.cmd.send(None);
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next(
+    ws: &mut Option<Ws>,
+) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    match ws {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn run(
+    url: String,
+    mut cmd_rx: mpsc::UnboundedReceiver<Option<ClientMessage>>,
+    ev: mpsc::UnboundedSender<BackendEvent>,
+) {
+    tls::ensure_crypto_provider();
+    let mut m = BackendClient::new();
+    let mut ws: Option<Ws> = None;
+    let mut timers = Timers::default();
+    let mut stopped = false;
+    m.start();
+    loop {
+        while let Some(o) = m.poll_output() {
+            match o {
+                BackendOutput::Connect => {
+                    match tokio_tungstenite::connect_async(url.as_str()).await {
+                        Ok((s, _)) => {
+                            ws = Some(s);
+                            m.handle_open();
+                        }
+                        Err(e) => {
+                            tracing::debug!("backend connect failed: {e}");
+                            m.handle_closed(None);
+                        }
+                    }
+                }
+                BackendOutput::Send(msg) => {
+                    let failed = match &mut ws {
+                        Some(s) => s.send(Message::text(msg.to_json())).await.is_err(),
+                        None => false,
+                    };
+                    if failed {
+                        ws = None;
+                        m.handle_closed(None);
+                    }
+                }
+                BackendOutput::Close => {
+                    if let Some(mut s) = ws.take() {
+                        let _ = s.close(None).await;
+                    }
+                }
+                BackendOutput::ArmTimer(t, d) => timers.arm(t, d),
+                BackendOutput::CancelTimer(t) => timers.cancel(t),
+                BackendOutput::Event(e) => {
+                    if e == BackendEvent::Stopped {
+                        stopped = true;
+                    }
+                    let _ = ev.send(e);
+                }
+            }
+        }
+        if stopped {
+            return;
+        }
+        tokio::select! {
+            c = cmd_rx.recv() => match c {
+                Some(Some(msg)) => m.send(msg),
+                Some(None) | None => m.stop(),
+            },
+            f = next(&mut ws) => match f {
+                Some(Ok(Message::Text(t))) => m.handle_text(t.as_str()),
+                Some(Ok(Message::Close(frame))) => {
+                    ws = None;
+                    m.handle_closed(Some(frame.map_or(1005, |f| u16::from(f.code))));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
+                    ws = None;
+                    m.handle_closed(None);
+                }
+            },
+            _ = tokio::time::sleep_until(timers.next()) => {
+                for t in timers.due() {
+                    m.on_timer(t);
+                }
+            }
+        }
+    }
+}

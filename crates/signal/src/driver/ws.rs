@@ -1,0 +1,292 @@
+//! The legacy WebSocket driver: tokio-tungstenite (rustls) around [`WsSession`].
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::timers::Timers;
+use super::{tls, Answer, Cmd, Connected, Handle, SignalEvent, Waiters};
+use crate::error::Error;
+use crate::flow::ws::{WsConfig, WsEvent, WsOutput, WsRole, WsSession};
+use crate::flow::Timer;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// [`super::Signalling`] over Red5's legacy WebSocket (SM1 `/streammanager/`, SM2
+/// `/as/v1/proxy/ws/…`, or a node's `/<app>/`). Build the URL with [`crate::urls`].
+#[derive(Debug)]
+pub struct WsSignalling(pub(crate) Handle);
+
+impl WsSignalling {
+    /// Spawns the driver task on the current tokio runtime; the WebSocket opens right away.
+    pub fn spawn(url: impl Into<String>, cfg: WsConfig) -> Self {
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let url = url.into();
+        tokio::spawn(run(url, WsSession::new(cfg), cmd_rx, ev_tx));
+        WsSignalling(Handle {
+            cmd: cmd_tx,
+            events: tokio::sync::Mutex::new(ev_rx),
+        })
+    }
+}
+
+super::forward_signalling!(WsSignalling);
+
+struct Driver {
+    m: WsSession,
+    ws: Option<Ws>,
+    timers: Timers,
+    w: Waiters,
+    ev: mpsc::UnboundedSender<SignalEvent>,
+}
+
+async fn run(
+    url: String,
+    m: WsSession,
+    mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
+    ev: mpsc::UnboundedSender<SignalEvent>,
+) {
+    let open_timeout = m.config().timeouts.open;
+    let mut d = Driver {
+        m,
+        ws: None,
+        timers: Timers::default(),
+        w: Waiters::default(),
+        ev,
+    };
+    d.m.start();
+    d.pump().await;
+    tls::ensure_crypto_provider();
+    match tokio::time::timeout(open_timeout, tokio_tungstenite::connect_async(url.as_str())).await {
+        Ok(Ok((s, _resp))) => d.ws = Some(s),
+        Ok(Err(e)) => d.m.handle_connect_error(&url, &e.to_string()),
+        Err(_) => d.m.on_timer(Timer::Open),
+    }
+    d.pump().await;
+    while !d.m.is_finished() {
+        tokio::select! {
+            cmd = cmd_rx.recv() => match cmd {
+                Some(c) => d.command(c),
+                // Every handle dropped: leave politely.
+                None => d.m.stop(),
+            },
+            frame = next_frame(&mut d.ws) => d.frame(frame),
+            _ = tokio::time::sleep_until(d.timers.next()) => {
+                for t in d.timers.due() {
+                    d.m.on_timer(t);
+                }
+            }
+        }
+        d.pump().await;
+    }
+    if let Some(mut s) = d.ws.take() {
+        let _ = s.close(None).await;
+    }
+    // Late callers get the final answer instead of hanging.
+    let err = d.w.failed.clone().unwrap_or(Error::Closed);
+    d.w.fail_all(&err);
+    while let Ok(c) = cmd_rx.try_recv() {
+        reply_closed(c, &err);
+    }
+}
+
+pub(crate) fn reply_closed(c: Cmd, err: &Error) {
+    match c {
+        Cmd::Connect(tx) => drop(tx.send(Err(err.clone()))),
+        Cmd::PublishOffer(_, tx) => drop(tx.send(Err(err.clone()))),
+        Cmd::RequestOffer(_, tx) => drop(tx.send(Err(err.clone()))),
+        Cmd::SendAnswer(_, tx) | Cmd::WaitStarted(tx) | Cmd::Send(_, tx) => {
+            drop(tx.send(Err(err.clone())))
+        }
+        Cmd::Stop(tx) => drop(tx.send(Ok(()))),
+        _ => {}
+    }
+}
+
+async fn next_frame(
+    ws: &mut Option<Ws>,
+) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    match ws {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    fn frame(&mut self, f: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) {
+        match f {
+            Some(Ok(Message::Text(t))) => self.m.handle_ws_text(t.as_str()),
+            Some(Ok(Message::Binary(_))) => self.m.handle_ws_binary(),
+            Some(Ok(Message::Close(frame))) => {
+                self.ws = None;
+                let reason = frame.map(|f| {
+                    format!(
+                        "close code {}{}",
+                        u16::from(f.code),
+                        if f.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", f.reason)
+                        }
+                    )
+                });
+                self.m.handle_ws_closed(reason);
+            }
+            Some(Ok(_)) => {} // ping/pong/frame
+            Some(Err(e)) => {
+                self.ws = None;
+                self.m.handle_ws_closed(Some(e.to_string()));
+            }
+            None => {
+                self.ws = None;
+                self.m.handle_ws_closed(None);
+            }
+        }
+    }
+
+    fn command(&mut self, c: Cmd) {
+        if let Some(e) = &self.w.failed {
+            return reply_closed(c, &e.clone());
+        }
+        match c {
+            Cmd::Connect(tx) => match self.w.connected.take() {
+                Some(c) => drop(tx.send(Ok(c))),
+                None => self.w.connect = Some(tx),
+            },
+            Cmd::PublishOffer(sdp, tx) => match self.m.set_local_offer(sdp) {
+                Ok(()) => self.w.answer = Some(tx),
+                Err(e) => drop(tx.send(Err(e))),
+            },
+            Cmd::RequestOffer(_, tx) => {
+                if !matches!(self.m.config().role, WsRole::Subscriber { .. }) {
+                    let _ = tx.send(Err(Error::InvalidState {
+                        action: "request an offer",
+                        state: "publishing",
+                    }));
+                    return;
+                }
+                match self.w.offer_slot.take() {
+                    Some(o) => drop(tx.send(Ok(o))),
+                    None => self.w.offer = Some(tx),
+                }
+            }
+            Cmd::SendAnswer(sdp, tx) => drop(tx.send(self.m.set_local_answer(sdp))),
+            Cmd::Candidate(c) => self.m.add_local_candidate(c),
+            Cmd::EndOfCandidates(_) => self.m.local_gathering_complete(),
+            Cmd::WaitStarted(tx) => {
+                if self.w.is_started {
+                    let _ = tx.send(Ok(()));
+                } else {
+                    self.w.started.push(tx);
+                }
+            }
+            Cmd::Send(msg, tx) => {
+                self.m.send_message(msg);
+                let _ = tx.send(Ok(()));
+            }
+            Cmd::DcOpen | Cmd::IceConnected => {}
+            Cmd::DcText(t) => self.m.handle_dc_text(&t),
+            Cmd::DcClosed => self.m.handle_dc_closed(),
+            Cmd::Stop(tx) => {
+                self.w.stop.push(tx);
+                self.m.stop();
+            }
+        }
+    }
+
+    async fn pump(&mut self) {
+        while let Some(o) = self.m.poll_output() {
+            match o {
+                WsOutput::SendWs(msg) => {
+                    let text = msg.to_json();
+                    tracing::debug!(op = msg.op(), "ws send");
+                    let failed = match &mut self.ws {
+                        Some(s) => s.send(Message::text(text)).await.err(),
+                        None => None,
+                    };
+                    if let Some(e) = failed {
+                        self.ws = None;
+                        self.m.handle_ws_closed(Some(e.to_string()));
+                    }
+                }
+                WsOutput::SendDc(msg) => self.emit(SignalEvent::SendOnDataChannel(msg.to_json())),
+                WsOutput::CloseWs => {
+                    if let Some(mut s) = self.ws.take() {
+                        let _ = s.close(None).await;
+                    }
+                }
+                WsOutput::ArmTimer(t, after) => self.timers.arm(t, after),
+                WsOutput::CancelTimer(t) => self.timers.cancel(t),
+                WsOutput::Event(e) => self.event(e),
+            }
+        }
+    }
+
+    fn emit(&self, e: SignalEvent) {
+        let _ = self.ev.send(e);
+    }
+
+    fn event(&mut self, e: WsEvent) {
+        match e {
+            WsEvent::Connected => {
+                if matches!(self.m.config().role, WsRole::Subscriber { .. }) {
+                    self.w.resolve_connect(Connected::default());
+                }
+            }
+            WsEvent::NeedOffer => self.w.resolve_connect(Connected::default()),
+            WsEvent::RemoteAnswer {
+                sdp,
+                participant_id,
+            } => {
+                if let Some(tx) = self.w.answer.take() {
+                    let _ = tx.send(Ok(Answer {
+                        sdp,
+                        participant_id,
+                    }));
+                }
+            }
+            WsEvent::RemoteOffer { sdp } => self.w.resolve_offer(sdp),
+            WsEvent::RemoteCandidate(c) => self.emit(SignalEvent::RemoteCandidate(c)),
+            WsEvent::RemoteEndOfCandidates => self.emit(SignalEvent::RemoteEndOfCandidates),
+            WsEvent::TrickleCompleted => self.emit(SignalEvent::TrickleCompleted),
+            WsEvent::Started => {
+                self.w.resolve_started();
+                self.emit(SignalEvent::Started);
+            }
+            WsEvent::ParticipantJoined {
+                participant_id,
+                group,
+            } => self.emit(SignalEvent::ParticipantJoined {
+                participant_id,
+                group,
+            }),
+            WsEvent::TransportSwitched { .. } => self.emit(SignalEvent::TransportSwitched),
+            WsEvent::Status(s) => self.emit(SignalEvent::Status(s)),
+            WsEvent::Invoke(i) => self.emit(SignalEvent::Invoke(i)),
+            WsEvent::RpcReply(r) => self.emit(SignalEvent::RpcReply(r)),
+            WsEvent::Message(m) => self.emit(SignalEvent::Message(m)),
+            WsEvent::PublisherUnpublished => self.emit(SignalEvent::PublisherUnpublished),
+            WsEvent::ConnectionClosed => self.emit(SignalEvent::ConnectionClosed),
+            WsEvent::Warning(w) => {
+                tracing::warn!("{w}");
+                self.emit(SignalEvent::Warning(w))
+            }
+            WsEvent::Stopped => {
+                self.w.resolve_stopped();
+                self.emit(SignalEvent::Stopped);
+            }
+            WsEvent::Failed(info) => {
+                let e = self
+                    .m
+                    .take_error()
+                    .unwrap_or_else(|| Error::Transport(info.message.clone()));
+                tracing::warn!("signalling failed: {e}");
+                self.w.fail_all(&e);
+                self.emit(SignalEvent::Failed(info));
+            }
+        }
+    }
+}
