@@ -101,14 +101,14 @@ pub struct Negotiated {
     pub payload_type: u8,
 }
 
-/// Publisher side: H.264 (preferred, 42e01f) and VP8 video, Opus audio. No RTX, so
-/// retransmissions arrive on the media SSRC and the forwarding path stays simple.
-pub fn publisher_media_engine() -> Result<MediaEngine> {
+/// Publisher side: exactly one video codec, H.264 42e01f when offered, else VP8, so the answer
+/// leaves the sender no choice; Opus audio. No RTX, so retransmissions arrive on the media SSRC
+/// and the forwarding path stays simple.
+pub fn publisher_media_engine(h264: bool) -> Result<MediaEngine> {
     let mut m = MediaEngine::default();
-    for (codec, pt) in [(h264_codec(), 102u8), (vp8_codec(), 96u8)] {
-        m.register_codec(RTCRtpCodecParameters { rtp_codec: codec, payload_type: pt }, RtpCodecKind::Video)
-            .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
-    }
+    let (codec, pt) = if h264 { (h264_codec(), 102u8) } else { (vp8_codec(), 96u8) };
+    m.register_codec(RTCRtpCodecParameters { rtp_codec: codec, payload_type: pt }, RtpCodecKind::Video)
+        .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
     m.register_codec(RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: 111 }, RtpCodecKind::Audio)
         .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
     Ok(m)

@@ -230,7 +230,7 @@ impl Session {
         if self.shared.registry.is_published(&guid) {
             return Err(LocalSmError::AlreadyPublished(guid));
         }
-        let mut p = peer::build(peer::publisher_media_engine()?).await?;
+        let mut p = peer::build(peer::publisher_media_engine(sdp::offers_h264(offer))?).await?;
         let desc = RTCSessionDescription::offer(offer.to_owned()).map_err(|e| LocalSmError::InvalidSdp(e.to_string()))?;
         if let Err(e) = p.pc.set_remote_description(desc).await {
             let _ = p.pc.close().await;
