@@ -62,7 +62,7 @@ async fn run(
     tls::ensure_crypto_provider();
     match tokio::time::timeout(open_timeout, tokio_tungstenite::connect_async(url.as_str())).await {
         Ok(Ok((s, _resp))) => d.ws = Some(s),
-        Ok(Err(e)) => d.m.handle_connect_error(&url, &e.to_string()),
+        Ok(Err(e)) => d.m.handle_connect_error(&redacted(&url), &e.to_string()),
         Err(_) => d.m.on_timer(Timer::Open),
     }
     d.pump().await;
@@ -91,6 +91,11 @@ async fn run(
     while let Ok(c) = cmd_rx.try_recv() {
         reply_closed(c, &err);
     }
+}
+
+/// The URL without its query (which may carry `token`/`password` connection params).
+fn redacted(url: &str) -> String {
+    url.split('?').next().unwrap_or(url).to_owned()
 }
 
 pub(crate) fn reply_closed(c: Cmd, err: &Error) {
