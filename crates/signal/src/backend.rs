@@ -171,7 +171,7 @@ pub struct ConnectParams {
     pub presenter: bool,
 }
 
-/// `ws[s]://<backend>?testbed=conference&room=<ctx>&host=<bool>[&mixer=<bool>][&presenter=1]`.
+/// `ws[s]://<backend>/?testbed=conference&room=<ctx>&host=<bool>[&mixer=<bool>][&presenter=1]`.
 /// The backend splits on `&`/`=` without URL-decoding, so `room` is written raw. `ws://` is used
 /// for IP/localhost backends, `wss://` otherwise (as the participant page does).
 pub fn connect_url(backend: &str, p: &ConnectParams) -> String {
@@ -182,6 +182,13 @@ pub fn connect_url(backend: &str, p: &ConnectParams) -> String {
         let host = b.split(':').next().unwrap_or(b);
         let plain = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok();
         format!("{}://{b}", if plain { "ws" } else { "wss" })
+    };
+    // A browser turns `wss://host?q` into `wss://host/?q`; an HTTP request line needs the `/`.
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = if base[scheme_end..].contains('/') {
+        base
+    } else {
+        format!("{base}/")
     };
     let mut u = format!("{base}?testbed=conference&room={}&host={}", p.room, p.host);
     if let Some(m) = p.mixer {

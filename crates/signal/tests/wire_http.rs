@@ -464,7 +464,7 @@ fn backend_messages_7_4() {
     };
     assert_eq!(
         backend::connect_url("localhost:8001", &cp),
-        "ws://localhost:8001?testbed=conference&room=live/room1&host=true"
+        "ws://localhost:8001/?testbed=conference&room=live/room1&host=true"
     );
     let cp2 = ConnectParams {
         room: "live/room1".into(),
@@ -474,6 +474,6 @@ fn backend_messages_7_4() {
     };
     assert_eq!(
         backend::connect_url("backend.example.com", &cp2),
-        "wss://backend.example.com?testbed=conference&room=live/room1&host=false&mixer=true&presenter=1"
+        "wss://backend.example.com/?testbed=conference&room=live/room1&host=false&mixer=true&presenter=1"
     );
 }
