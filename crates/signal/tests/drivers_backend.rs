@@ -1,6 +1,7 @@
 //! Conference backend driver: messages both ways and the 2 s reconnect after an abnormal close.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+#![allow(clippy::result_large_err)] // the handshake callback signature is tungstenite's
 
 use std::time::Duration;
 
