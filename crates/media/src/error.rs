@@ -23,6 +23,8 @@ pub enum MediaError {
     MicrophoneNotFound(String),
     #[error("the microphone '{0}' disappeared")]
     MicrophoneDisappeared(String),
+    #[error("the microphone '{name}' cannot be used: {reason}")]
+    MicrophoneUnavailable { name: String, reason: String },
 
     #[error("no speaker or headphones were found")]
     NoSpeaker,
@@ -30,6 +32,8 @@ pub enum MediaError {
     SpeakerNotFound(String),
     #[error("the speaker '{0}' disappeared")]
     SpeakerDisappeared(String),
+    #[error("the speaker '{name}' cannot be used: {reason}")]
+    SpeakerUnavailable { name: String, reason: String },
 
     #[error("the sound system is not available: {0}")]
     SoundSystem(String),

@@ -2,3 +2,6 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod alsa_quiet;
+pub(crate) mod h264;
+pub(crate) mod rusage;
+pub(crate) mod vpx;

@@ -1,0 +1,200 @@
+//! Microphone capture through cpal, converted to 48 kHz 20 ms frames.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use cpal::traits::{DeviceTrait, StreamTrait};
+use cpal::{ErrorKind, FromSample, SampleFormat, SizedSample};
+
+use crate::analysis::Level;
+use crate::devices::{audio_device_name, find_audio_device, DeviceKind};
+use crate::error::MediaError;
+use crate::ffi::alsa_quiet;
+use crate::frame::AudioFrame;
+use crate::resample::AudioConverter;
+use crate::source::AudioSource;
+
+enum Chunk {
+    Samples(Vec<f32>),
+    Failed(cpal::Error),
+}
+
+/// How long without any audio before a microphone counts as gone.
+const STALL: Duration = Duration::from_secs(3);
+
+/// A running microphone.
+pub struct MicrophoneSource {
+    name: String,
+    stream: cpal::Stream,
+    rx: Receiver<Chunk>,
+    converter: AudioConverter,
+    level: Level,
+    n: u64,
+}
+
+impl std::fmt::Debug for MicrophoneSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicrophoneSource")
+            .field("name", &self.name)
+            .field("converter", &self.converter)
+            .finish_non_exhaustive()
+    }
+}
+
+fn build<T>(
+    dev: &cpal::Device,
+    config: cpal::StreamConfig,
+    tx: mpsc::Sender<Chunk>,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample + cpal::Sample,
+    f32: cpal::FromSample<T>,
+{
+    let etx = tx.clone();
+    dev.build_input_stream::<T, _, _>(
+        config,
+        move |data: &[T], _| {
+            let v: Vec<f32> = data.iter().map(|s| f32::from_sample_(*s)).collect();
+            let _ = tx.send(Chunk::Samples(v));
+        },
+        move |e| {
+            let _ = etx.send(Chunk::Failed(e));
+        },
+        Some(Duration::from_secs(5)),
+    )
+}
+
+impl MicrophoneSource {
+    /// Open a microphone by id (`None` = the system default) delivering `channels` channels.
+    pub fn open(id: Option<&str>, channels: u16) -> Result<Self, MediaError> {
+        alsa_quiet::quiet_current_thread();
+        let dev = find_audio_device(DeviceKind::Microphone, id)?;
+        let name = audio_device_name(&dev).unwrap_or_else(|| id.unwrap_or("default").to_owned());
+        let supported = dev
+            .default_input_config()
+            .map_err(|e| match (id, e.kind()) {
+                // The default device of a machine without sound hardware or server.
+                (None, ErrorKind::DeviceNotAvailable | ErrorKind::HostUnavailable) => {
+                    MediaError::NoMicrophone
+                }
+                _ => MediaError::MicrophoneUnavailable {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
+        let config = supported.config();
+        let (tx, rx) = mpsc::channel();
+        let unavailable = |e: cpal::Error| MediaError::MicrophoneUnavailable {
+            name: name.clone(),
+            reason: e.to_string(),
+        };
+        let stream = match supported.sample_format() {
+            SampleFormat::F32 => build::<f32>(&dev, config, tx),
+            SampleFormat::I16 => build::<i16>(&dev, config, tx),
+            SampleFormat::U16 => build::<u16>(&dev, config, tx),
+            SampleFormat::I32 => build::<i32>(&dev, config, tx),
+            SampleFormat::U8 => build::<u8>(&dev, config, tx),
+            SampleFormat::F64 => build::<f64>(&dev, config, tx),
+            other => {
+                return Err(MediaError::MicrophoneUnavailable {
+                    name,
+                    reason: format!("sample format {other} is not supported"),
+                })
+            }
+        }
+        .map_err(unavailable)?;
+        stream.play().map_err(unavailable)?;
+        let converter = AudioConverter::new(config.sample_rate, config.channels, channels)?;
+        tracing::info!(
+            "microphone '{name}' open: {} Hz, {} ch, {:?}",
+            config.sample_rate,
+            config.channels,
+            supported.sample_format()
+        );
+        Ok(MicrophoneSource {
+            name,
+            stream,
+            rx,
+            converter,
+            level: Level::SILENT,
+            n: 0,
+        })
+    }
+
+    /// The device's native (rate, channels).
+    pub fn device_format(&self) -> (u32, u16) {
+        (self.converter.input_rate(), self.converter.input_channels())
+    }
+
+    /// Level of the last delivered frame (for the mic meter).
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    fn map_stream_error(&self, e: &cpal::Error) -> MediaError {
+        match e.kind() {
+            ErrorKind::DeviceNotAvailable | ErrorKind::StreamInvalidated => {
+                MediaError::MicrophoneDisappeared(self.name.clone())
+            }
+            _ => MediaError::AudioDevice {
+                device: self.name.clone(),
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+impl AudioSource for MicrophoneSource {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn channels(&self) -> u16 {
+        self.converter.output_channels()
+    }
+
+    fn next_frame(&mut self) -> Result<AudioFrame, MediaError> {
+        loop {
+            if let Some(mut f) = self.converter.pop_frame() {
+                f.timestamp = Duration::from_millis(20 * self.n);
+                self.n += 1;
+                self.level = Level::measure(&f.samples);
+                return Ok(f);
+            }
+            match self.rx.recv_timeout(STALL) {
+                Ok(Chunk::Samples(v)) => self.converter.push(&v)?,
+                Ok(Chunk::Failed(e)) => {
+                    // Xruns are glitches, not failures.
+                    if e.kind() == ErrorKind::Xrun {
+                        tracing::debug!("microphone '{}' xrun", self.name);
+                        continue;
+                    }
+                    return Err(self.map_stream_error(&e));
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                    return Err(MediaError::MicrophoneDisappeared(self.name.clone()))
+                }
+            }
+        }
+    }
+}
+
+impl Drop for MicrophoneSource {
+    fn drop(&mut self) {
+        let _ = self.stream.pause();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_microphone_id_is_clear() {
+        let err = MicrophoneSource::open(Some("alsa:no-such-mic"), 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the microphone 'alsa:no-such-mic' was not found"
+        );
+    }
+}
