@@ -600,13 +600,15 @@ impl Invoke {
 
     /// The exact wire text in `form` (D and E drop the method).
     pub fn to_json_as(&self, form: RelayForm) -> String {
-        json::to_string(&InvokeWire { inv: self, form })
+        json::to_string(&InvokeWire { inv: self, form, keep_sender: false })
     }
 }
 
 struct InvokeWire<'a> {
     inv: &'a Invoke,
     form: RelayForm,
+    /// Forms A/C: also write `senderName`/`dcLabel` (re-serialising a parsed message).
+    keep_sender: bool,
 }
 
 impl Serialize for InvokeWire<'_> {
@@ -619,6 +621,9 @@ impl Serialize for InvokeWire<'_> {
                 m.serialize_entry("type", "metadata")?;
                 m.serialize_entry("method", &i.method)?;
                 m.serialize_entry("data", &i.data)?;
+                if self.keep_sender {
+                    extras(&mut m, i)?;
+                }
             }
             RelayForm::B => {
                 m.serialize_entry(
@@ -638,6 +643,9 @@ impl Serialize for InvokeWire<'_> {
             RelayForm::C => {
                 m.serialize_entry("method", &i.method)?;
                 m.serialize_entry("data", &i.data)?;
+                if self.keep_sender {
+                    extras(&mut m, i)?;
+                }
             }
             RelayForm::D => {
                 m.serialize_entry("type", "metadata")?;
@@ -652,29 +660,44 @@ impl Serialize for InvokeWire<'_> {
     }
 }
 
+/// `senderName`/`dcLabel` after the payload, when known (forms A and C carry them only if set).
+fn extras<M: serde::ser::SerializeMap>(m: &mut M, i: &Invoke) -> std::result::Result<(), M::Error> {
+    if let Some(n) = &i.sender_name {
+        m.serialize_entry("senderName", n)?;
+    }
+    if let Some(l) = &i.dc_label {
+        m.serialize_entry("dcLabel", l)?;
+    }
+    Ok(())
+}
+
 /// Reply to a `callAdapter`: `{"id":…,"async":true,"data":…}` or `…"error":…}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RpcReply {
     #[serde(deserialize_with = "json::lenient_string", default)]
     pub id: Option<String>,
-    #[serde(
-        rename = "async",
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "json::lenient_bool"
-    )]
-    pub is_async: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "async", default, deserialize_with = "lenient_bool_or_false")]
+    pub is_async: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub error: Option<Value>,
+}
+
+fn lenient_bool_or_false<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    json::lenient_bool(d).map(|b| b.unwrap_or(false))
+}
+
+/// A key that is present (even with `null`) is `Some`.
+fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl RpcReply {
     pub fn ok(id: impl Into<String>, data: Value) -> Self {
         RpcReply {
             id: Some(id.into()),
-            is_async: Some(true),
+            is_async: true,
             data: Some(data),
             error: None,
         }
@@ -683,7 +706,7 @@ impl RpcReply {
     pub fn err(id: impl Into<String>, error: Value) -> Self {
         RpcReply {
             id: Some(id.into()),
-            is_async: Some(true),
+            is_async: true,
             data: None,
             error: Some(error),
         }
@@ -691,7 +714,7 @@ impl RpcReply {
 
     /// `Ok(data)` or `Err(text)`; SDK15 also treats `data.type=="error"` as a rejection.
     pub fn result(&self) -> std::result::Result<Value, String> {
-        if let Some(e) = &self.error {
+        if let Some(e) = self.error.as_ref().filter(|e| !e.is_null()) {
             return Err(text_of(e));
         }
         let data = self.data.clone().unwrap_or(Value::Null);
@@ -743,7 +766,7 @@ impl ServerMessage {
     /// Classifies an object in the SDK's order (§5.2), RPC replies first because they are unambiguous.
     pub fn from_object(m: Map<String, Value>) -> Result<Self> {
         let has = |k: &str| m.contains_key(k);
-        if has("id") && (has("async") || has("error")) && !has("method") && !has("send") {
+        if has("id") && (has("async") || has("error") || has("data")) && !has("method") && !has("send") {
             return json::from_value("rpc reply", Value::Object(m)).map(ServerMessage::RpcReply);
         }
         let is_metadata = m
@@ -815,10 +838,7 @@ impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             ServerMessage::Status(st) => DataWire { data: st }.serialize(s),
-            ServerMessage::Invoke(i) => InvokeWire {
-                inv: i,
-                form: i.form,
-            }
+            ServerMessage::Invoke(i) => InvokeWire { inv: i, form: i.form, keep_sender: true }
             .serialize(s),
             ServerMessage::RpcReply(r) => r.serialize(s),
             ServerMessage::Other(m) => m.serialize(s),
