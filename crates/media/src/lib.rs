@@ -17,6 +17,7 @@ pub mod file;
 pub mod frame;
 pub mod jitter;
 pub mod mic;
+pub mod pipeline;
 pub mod playout;
 pub mod resample;
 pub mod rtp;
