@@ -600,7 +600,11 @@ impl Invoke {
 
     /// The exact wire text in `form` (D and E drop the method).
     pub fn to_json_as(&self, form: RelayForm) -> String {
-        json::to_string(&InvokeWire { inv: self, form, keep_sender: false })
+        json::to_string(&InvokeWire {
+            inv: self,
+            form,
+            keep_sender: false,
+        })
     }
 }
 
@@ -678,9 +682,17 @@ pub struct RpcReply {
     pub id: Option<String>,
     #[serde(rename = "async", default, deserialize_with = "lenient_bool_or_false")]
     pub is_async: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub data: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub error: Option<Value>,
 }
 
@@ -766,7 +778,11 @@ impl ServerMessage {
     /// Classifies an object in the SDK's order (§5.2), RPC replies first because they are unambiguous.
     pub fn from_object(m: Map<String, Value>) -> Result<Self> {
         let has = |k: &str| m.contains_key(k);
-        if has("id") && (has("async") || has("error") || has("data")) && !has("method") && !has("send") {
+        if has("id")
+            && (has("async") || has("error") || has("data"))
+            && !has("method")
+            && !has("send")
+        {
             return json::from_value("rpc reply", Value::Object(m)).map(ServerMessage::RpcReply);
         }
         let is_metadata = m
@@ -821,8 +837,11 @@ impl ServerMessage {
                 .iter()
                 .any(|k| d.contains_key(*k));
             if looks_like_status {
-                return json::from_value("status", Value::Object(d.clone()))
-                    .map(ServerMessage::Status);
+                let st: Status = json::from_value("status", Value::Object(d.clone()))?;
+                // `{"data":{"type":null}}` says nothing: keep it as an unknown object.
+                if st != Status::default() {
+                    return Ok(ServerMessage::Status(st));
+                }
             }
         }
         Ok(ServerMessage::Other(m))
@@ -838,7 +857,11 @@ impl Serialize for ServerMessage {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {
             ServerMessage::Status(st) => DataWire { data: st }.serialize(s),
-            ServerMessage::Invoke(i) => InvokeWire { inv: i, form: i.form, keep_sender: true }
+            ServerMessage::Invoke(i) => InvokeWire {
+                inv: i,
+                form: i.form,
+                keep_sender: true,
+            }
             .serialize(s),
             ServerMessage::RpcReply(r) => r.serialize(s),
             ServerMessage::Other(m) => m.serialize(s),

@@ -32,10 +32,28 @@ fn key() -> impl Strategy<Value = String> {
 fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "status", "error", "result", "candidate", "metadata", "offer", "answer", "NetConnection.Connect.Success",
-            "NetConnection.ICE.TrickleCompleted", "NetConnection.DataChannel.Available", "NetStream.Play.UnpublishNotify",
-            "stream1 starting", "stream1 stopping", "participant ab starting room1", "Leaving group room1",
-            "Stream switch: Success", "onMetaData", "red5pro", "mixerRegions", "active", "conference", "",
+            "status",
+            "error",
+            "result",
+            "candidate",
+            "metadata",
+            "offer",
+            "answer",
+            "NetConnection.Connect.Success",
+            "NetConnection.ICE.TrickleCompleted",
+            "NetConnection.DataChannel.Available",
+            "NetStream.Play.UnpublishNotify",
+            "stream1 starting",
+            "stream1 stopping",
+            "participant ab starting room1",
+            "Leaving group room1",
+            "Stream switch: Success",
+            "onMetaData",
+            "red5pro",
+            "mixerRegions",
+            "active",
+            "conference",
+            "",
         ])
         .prop_map(str::to_owned),
         ".{0,16}",
@@ -54,7 +72,8 @@ fn json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((key(), inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            prop::collection::vec((key(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
         ]
     })
 }
