@@ -111,6 +111,42 @@ pub enum Error {
     Closed,
 }
 
+impl Error {
+    /// The stream name is taken (publish) or not live (subscribe): ask the user for another name.
+    pub fn is_invalid_name(&self) -> bool {
+        matches!(self, Error::InvalidName(_))
+    }
+
+    /// Credentials or token refused.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            Error::Unauthorized { .. }
+                | Error::Http {
+                    status: 401 | 403,
+                    ..
+                }
+        )
+    }
+
+    /// Worth retrying as is (network trouble, timeouts, an edge not ready yet).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::OpenTimeout(_)
+                | Error::Timeout { .. }
+                | Error::AlreadyStarting { .. }
+                | Error::Connect { .. }
+                | Error::Transport(_)
+                | Error::ClosedByServer { .. }
+                | Error::Http {
+                    status: 500..=599,
+                    ..
+                }
+        )
+    }
+}
+
 fn detail_suffix(d: &Option<String>) -> String {
     match d {
         Some(d) if !d.is_empty() => format!(": {d}"),

@@ -477,3 +477,35 @@ fn backend_messages_7_4() {
         "wss://backend.example.com/?testbed=conference&room=live/room1&host=false&mixer=true&presenter=1"
     );
 }
+
+#[test]
+fn error_texts_and_classes() {
+    use red5_signal::flow::http::http_error;
+    let e = http_error(
+        Kind::Whip,
+        Request::Post,
+        409,
+        r#"{"error":"Stream is not available to publish"}"#,
+    );
+    assert!(e.is_invalid_name());
+    assert_eq!(
+        e.to_string(),
+        "Session already initialized. (Stream is not available to publish)"
+    );
+    let e = http_error(Kind::Whep, Request::Options, 401, "");
+    assert!(e.is_unauthorized() && !e.is_retryable());
+    assert_eq!(
+        e.to_string(),
+        "the WHIP/WHEP discovery request (OPTIONS) failed: Not authorized. (HTTP 401)"
+    );
+    let e = http_error(Kind::Whip, Request::Post, 503, "busy");
+    assert!(e.is_retryable());
+    assert_eq!(
+        e.to_string(),
+        "publishing (WHIP offer) failed: The Stream Manager has no capacity for this stream (publisher/subscriber limit). (HTTP 503): busy"
+    );
+    let e = red5_signal::Error::AlreadyStarting {
+        stream: "s1".into(),
+    };
+    assert!(e.is_retryable());
+}
