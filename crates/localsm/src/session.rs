@@ -22,6 +22,7 @@ use crate::sfu::{self, Attachment, Registry, Stream, SubCtl, SubTracks};
 /// Label of the hidden, pre-negotiated channel that only exists to put an `m=application`
 /// section into server offers (the client's own `red5pro` channel then opens in-band).
 const CARRIER_ID: u16 = 1023;
+const CARRIER_LABEL: &str = "red5pro-carrier";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -95,6 +96,9 @@ pub struct Session {
     pending_tracks: Vec<Arc<dyn TrackRemote>>,
     /// The local answer (publisher), read for the negotiated codecs.
     local_sdp_cache: String,
+    /// Between `DataChannel.Available` and `switchChannel` the client may already listen only
+    /// to the data channel: messages wait here and go out on whichever transport wins.
+    handover: Option<(Vec<String>, tokio::time::Instant)>,
     done: bool,
 }
 
@@ -140,6 +144,7 @@ impl Session {
             peer_rx: None,
             pending_tracks: Vec::new(),
             local_sdp_cache: String::new(),
+            handover: None,
             done: false,
         }
     }
@@ -161,11 +166,19 @@ impl Session {
     }
 
     /// Sends on the current message transport: the WS until the switch, then the data channel.
-    async fn send(&self, msg: &ServerMessage) {
+    async fn send(&mut self, msg: &ServerMessage) {
         self.send_text(msg.to_json(), false).await;
     }
 
-    async fn send_text(&self, text: String, _relay: bool) {
+    async fn send_text(&mut self, text: String, _relay: bool) {
+        if let Some((q, _)) = &mut self.handover {
+            q.push(text);
+            return;
+        }
+        self.send_now(text).await;
+    }
+
+    async fn send_now(&self, text: String) {
         if self.ws_out.is_some() && !self.switched {
             if let Some(ws) = &self.ws_out {
                 let _ = ws.send(WsOut::Text(text));
@@ -177,7 +190,7 @@ impl Session {
         }
     }
 
-    async fn relay(&self, inv: &Invoke) {
+    async fn relay(&mut self, inv: &Invoke) {
         let on_ws = self.ws_out.is_some() && !self.switched;
         let form = if on_ws { self.shared.cfg.relay_form_ws } else { self.shared.cfg.relay_form_dc };
         let mut inv = inv.clone();
@@ -192,7 +205,7 @@ impl Session {
             .then_some(if publish { "NetStream.Publish.Start" } else { "NetStream.Play.Start" })
     }
 
-    async fn error(&self, message: &str) {
+    async fn error(&mut self, message: &str) {
         tracing::debug!(scope = %self.scope, "client error: {message}");
         self.send(&ServerMessage::error(message, None)).await;
     }
@@ -270,7 +283,7 @@ impl Session {
         let mut p = peer::build(peer::subscriber_media_engine(stream.video.as_ref(), stream.audio.as_ref())?).await?;
         let tracks = SubTracks::add_to(&p.pc, &stream).await?;
         let carrier = RTCDataChannelInit { ordered: true, negotiated: Some(CARRIER_ID), ..Default::default() };
-        p.pc.create_data_channel("red5pro-carrier", Some(carrier)).await?;
+        p.pc.create_data_channel(CARRIER_LABEL, Some(carrier)).await?;
         let offer = p.pc.create_offer(None).await?;
         p.pc.set_local_description(offer).await?;
         let mut early = Vec::new();
@@ -341,11 +354,22 @@ impl Session {
     }
 
     fn announce_dc(&mut self) {
-        if self.http || self.ws_out.is_none() {
+        if self.http || self.ws_out.is_none() || self.dc_announced {
             return;
         }
         self.dc_announced = true;
         self.send_ws(&ServerMessage::data_channel_available(&self.dc_label));
+        // The SDK switches about 1 s after the announcement.
+        self.handover = Some((Vec::new(), tokio::time::Instant::now() + Duration::from_secs(3)));
+    }
+
+    /// Ends the handover window and sends what waited, on the transport now current.
+    async fn end_handover(&mut self) {
+        if let Some((q, _)) = self.handover.take() {
+            for t in q {
+                self.send_now(t).await;
+            }
+        }
     }
 
     async fn maybe_trickle_completed(&mut self) {
@@ -356,7 +380,9 @@ impl Session {
     }
 
     async fn attach_if_ready(&mut self) {
-        if self.role != Some(Role::Subscriber) || self.attachment.is_some() || !self.connected {
+        // Attaching before the transport is up is harmless (writes fail until DTLS is up), and
+        // doing it early means no relay message can miss this subscriber.
+        if self.role != Some(Role::Subscriber) || self.attachment.is_some() {
             return;
         }
         // WS subscribers start receiving media once they sent `subscribe`; WHEP ones at once.
@@ -397,11 +423,13 @@ impl Session {
                 }
             }
             dc::ClientMessage::SwitchChannel { label } => {
+                tracing::debug!(name = %self.name, dc = self.dc.is_some(), "switchChannel {label}");
                 if self.dc.is_some() {
                     self.switched = true;
                     if !label.is_empty() {
                         self.dc_label = label;
                     }
+                    self.end_handover().await;
                 } else {
                     self.error("switchChannel: no data channel is open").await;
                 }
@@ -547,8 +575,17 @@ impl Session {
     }
 
     async fn on_dc(&mut self, ev: DcIn) {
+        if let DcIn::Message(t) = &ev {
+            tracing::debug!(name = %self.name, "data channel message: {t}");
+        }
         match ev {
             DcIn::Open(dc) => {
+                // webrtc-rs also reports our own pre-negotiated carrier channel: skip it. Only the
+                // first client channel is the message transport.
+                if self.dc.is_some() || dc.label().await.is_ok_and(|l| l == CARRIER_LABEL) {
+                    return;
+                }
+                tracing::debug!(name = %self.name, http = self.http, "data channel open");
                 if let Ok(l) = dc.label().await {
                     self.dc_label = l;
                 }
@@ -600,6 +637,10 @@ impl Session {
                 RTCPeerConnectionState::Connected => {
                     self.connected = true;
                     self.attach_if_ready().await;
+                    // The key frame asked for at attach time may have been sent before DTLS was up.
+                    if let Some(t) = &self.target {
+                        t.request_keyframe();
+                    }
                 }
                 RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => self.teardown().await,
                 _ => {}
@@ -654,6 +695,7 @@ impl Session {
                     self.flush_pending_tracks();
                 }
                 Some(ctl) = next_ctl(&mut self.attachment) => self.on_ctl(ctl).await,
+                _ = handover_deadline(&self.handover) => self.end_handover().await,
                 _ = &mut deadline, if !self.connected && self.pc.is_some() => {
                     tracing::debug!(scope = %self.scope, "session did not connect in time");
                     self.teardown().await;
@@ -667,6 +709,7 @@ impl Session {
     pub async fn run_http(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         self.http = true;
         self.flush_pending_tracks();
+        self.attach_if_ready().await;
         let deadline = tokio::time::sleep(self.shared.cfg.session_timeout);
         tokio::pin!(deadline);
         loop {
@@ -702,6 +745,7 @@ impl Session {
     }
 
     async fn on_ctl(&mut self, ctl: SubCtl) {
+        tracing::debug!(name = %self.name, dc = self.dc.is_some(), switched = self.switched, ws = self.ws_out.is_some(), "ctl {ctl:?}");
         match ctl {
             SubCtl::Invoke(inv) => self.relay(&inv).await,
             SubCtl::Unpublished => {
@@ -720,6 +764,13 @@ impl Session {
 async fn next_peer(rx: &mut Option<mpsc::UnboundedReceiver<PeerEvent>>) -> Option<PeerEvent> {
     match rx {
         Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn handover_deadline(h: &Option<(Vec<String>, tokio::time::Instant)>) {
+    match h {
+        Some((_, at)) => tokio::time::sleep_until(*at).await,
         None => std::future::pending().await,
     }
 }
