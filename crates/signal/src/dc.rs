@@ -838,8 +838,13 @@ impl ServerMessage {
                 .any(|k| d.contains_key(*k));
             if looks_like_status {
                 let st: Status = json::from_value("status", Value::Object(d.clone()))?;
-                // `{"data":{"type":null}}` says nothing: keep it as an unknown object.
-                if st != Status::default() {
+                // `{"data":{"type":null}}` says nothing: keep it as an unknown object. The test is
+                // on the parsed fields so that regenerating a message never changes its class.
+                let says_something = st.kind.is_some()
+                    || st.code.is_some()
+                    || st.status.is_some()
+                    || st.message.is_some();
+                if says_something {
                     return Ok(ServerMessage::Status(st));
                 }
             }
