@@ -103,9 +103,74 @@ pub fn channel(samples: &[f32], channels: u16, index: u16) -> Vec<f32> {
         .collect()
 }
 
+/// Collects latency samples (e.g. glass-to-glass from the pattern stamp) and reports
+/// percentiles.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyStats {
+    samples_us: Vec<u64>,
+}
+
+/// Summary of a [`LatencyStats`] in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub count: usize,
+    pub min_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
+}
+
+impl LatencyStats {
+    pub fn add_us(&mut self, us: u64) {
+        self.samples_us.push(us);
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples_us.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples_us.is_empty()
+    }
+
+    /// Nearest-rank percentiles; `None` without samples.
+    pub fn summary(&self) -> Option<LatencySummary> {
+        if self.samples_us.is_empty() {
+            return None;
+        }
+        let mut v = self.samples_us.clone();
+        v.sort_unstable();
+        let pct = |p: f64| {
+            let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+            v[rank.clamp(1, v.len()) - 1] as f64 / 1000.0
+        };
+        Some(LatencySummary {
+            count: v.len(),
+            min_ms: v[0] as f64 / 1000.0,
+            p50_ms: pct(50.0),
+            p95_ms: pct(95.0),
+            max_ms: v[v.len() - 1] as f64 / 1000.0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_percentiles() {
+        let mut s = LatencyStats::default();
+        assert!(s.summary().is_none());
+        for ms in 1..=100u64 {
+            s.add_us(ms * 1000);
+        }
+        let sum = s.summary().unwrap();
+        assert_eq!(
+            (sum.count, sum.min_ms, sum.p50_ms, sum.p95_ms, sum.max_ms),
+            (100, 1.0, 50.0, 95.0, 100.0)
+        );
+    }
 
     #[test]
     fn levels() {

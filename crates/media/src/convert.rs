@@ -407,19 +407,29 @@ fn rgb_to_i420(
     Ok(out)
 }
 
-/// I420 to packed RGBA (for WebGL-less canvases and tests).
+/// I420 to packed RGBA (for `putImageData` canvases and tests). Chroma terms are computed
+/// once per pixel pair.
 pub fn i420_to_rgba(frame: &VideoFrame, out: &mut Vec<u8>) {
     let w = frame.width as usize;
     let h = frame.height as usize;
     out.resize(w * h * 4, 0);
+    let clamp = |v: i32| (v >> 8).clamp(0, 255) as u8;
     for y in 0..h {
-        let yrow = &frame.y[y * frame.stride_y..];
+        let yrow = &frame.y[y * frame.stride_y..y * frame.stride_y + w];
         let urow = &frame.u[(y / 2) * frame.stride_uv..];
         let vrow = &frame.v[(y / 2) * frame.stride_uv..];
         let orow = &mut out[y * w * 4..(y + 1) * w * 4];
-        for x in 0..w {
-            let (r, g, b) = yuv_to_rgb(yrow[x], urow[x / 2], vrow[x / 2]);
-            orow[x * 4..x * 4 + 4].copy_from_slice(&[r, g, b, 255]);
+        for (i, (ys, px)) in yrow.chunks(2).zip(orow.chunks_mut(8)).enumerate() {
+            let d = i32::from(urow[i]) - 128;
+            let e = i32::from(vrow[i]) - 128;
+            let (rc, gc, bc) = (409 * e + 128, -100 * d - 208 * e + 128, 516 * d + 128);
+            for (yv, p) in ys.iter().zip(px.chunks_exact_mut(4)) {
+                let c = 298 * (i32::from(*yv) - 16);
+                p[0] = clamp(c + rc);
+                p[1] = clamp(c + gc);
+                p[2] = clamp(c + bc);
+                p[3] = 255;
+            }
         }
     }
 }
@@ -592,6 +602,27 @@ mod tests {
         for i in 0..=255u8 {
             let back = t.y_to_full[usize::from(t.y_to_limited[usize::from(i)])];
             assert!((i32::from(back) - i32::from(i)).abs() <= 1, "{i} -> {back}");
+        }
+    }
+
+    #[test]
+    fn fast_rgba_matches_the_scalar_formula_on_odd_sizes() {
+        let (w, h) = (13u32, 7u32);
+        let mut f = VideoFrame::new(w, h);
+        let mut x = 12345u32;
+        for p in f.y.iter_mut().chain(f.u.iter_mut()).chain(f.v.iter_mut()) {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            *p = (x >> 16) as u8;
+        }
+        let mut out = Vec::new();
+        i420_to_rgba(&f, &mut out);
+        for yy in 0..h as usize {
+            for xx in 0..w as usize {
+                let (u, v) = f.uv_at(xx, yy);
+                let (r, g, b) = yuv_to_rgb(f.y_at(xx, yy), u, v);
+                let i = (yy * w as usize + xx) * 4;
+                assert_eq!(&out[i..i + 4], &[r, g, b, 255], "pixel {xx},{yy}");
+            }
         }
     }
 

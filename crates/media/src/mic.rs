@@ -44,7 +44,7 @@ impl std::fmt::Debug for MicrophoneSource {
 fn build<T>(
     dev: &cpal::Device,
     config: cpal::StreamConfig,
-    tx: mpsc::Sender<Chunk>,
+    tx: mpsc::SyncSender<Chunk>,
 ) -> Result<cpal::Stream, cpal::Error>
 where
     T: SizedSample + cpal::Sample,
@@ -55,10 +55,11 @@ where
         config,
         move |data: &[T], _| {
             let v: Vec<f32> = data.iter().map(|s| f32::from_sample_(*s)).collect();
-            let _ = tx.send(Chunk::Samples(v));
+            // Never block the audio thread: if the reader stalls, drop audio.
+            let _ = tx.try_send(Chunk::Samples(v));
         },
         move |e| {
-            let _ = etx.send(Chunk::Failed(e));
+            let _ = etx.try_send(Chunk::Failed(e));
         },
         Some(Duration::from_secs(5)),
     )
@@ -83,7 +84,8 @@ impl MicrophoneSource {
                 },
             })?;
         let config = supported.config();
-        let (tx, rx) = mpsc::channel();
+        // About 2 s of callbacks at typical 10 ms periods.
+        let (tx, rx) = mpsc::sync_channel(200);
         let unavailable = |e: cpal::Error| MediaError::MicrophoneUnavailable {
             name: name.clone(),
             reason: e.to_string(),
