@@ -53,6 +53,17 @@
     throw new Error('video did not play at the right size: ' + JSON.stringify(last));
   }
 
+  // Key-frame requests the server sent to the (Chrome) publisher, from its outbound-rtp stats.
+  async function pliCount(client) {
+    try {
+      const pc = client.getPeerConnection();
+      const stats = await pc.getStats();
+      let n = 0;
+      stats.forEach((r) => { if (r.type === 'outbound-rtp' && r.kind === 'video') n += r.pliCount || 0; });
+      return n;
+    } catch (e) { return -1; }
+  }
+
   const PAYLOAD = { metadata: 'hello ✓ ünïcode', n: 42, nested: { ok: true } };
   const LATEST = { metadata: 'latest wins' };
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -96,11 +107,12 @@
     late.subscribe().catch((e) => log('late subscribe rejected', e && e.message));
     const lateMd = await lateRec.wait((e) => e.type === 'Subscribe.Metadata', 'late Subscribe.Metadata');
 
+    const plis = await pliCount(publisher);
     await publisher.unpublish();
     const unpub = await sub.wait(isType('Subscribe.Play.Unpublish'), 'Subscribe.Play.Unpublish');
     await late.unsubscribe().catch(() => {});
     await subscriber.unsubscribe().catch(() => {});
-    return { ok: same(lateMd.data, LATEST), metadata: md.data, lateMetadata: lateMd.data, video, unpublish: unpub.type, pubEvents: pub.types(), subEvents: sub.types() };
+    return { ok: same(lateMd.data, LATEST), metadata: md.data, lateMetadata: lateMd.data, video, plis, unpublish: unpub.type, pubEvents: pub.types(), subEvents: sub.types() };
   }
 
   async function wsFlow(opts, pubApp, subApp, params) {
@@ -128,10 +140,11 @@
     const md2 = await sub.wait((e) => e.type === 'Subscribe.Metadata' && same(e.data, LATEST), 'Subscribe.Metadata after the switch');
     const video = await videoPlays(document.getElementById('sub'), document.getElementById('pub'));
 
+    const plis = await pliCount(publisher);
     await publisher.unpublish();
     const unpub = await sub.wait(isType('Subscribe.Play.Unpublish'), 'Subscribe.Play.Unpublish');
     await subscriber.unsubscribe().catch(() => {});
-    return { ok: true, metadata: md1.data, afterSwitch: md2.data, video, unpublish: unpub.type, pubEvents: pub.types(), subEvents: sub.types() };
+    return { ok: true, metadata: md1.data, afterSwitch: md2.data, video, plis, unpublish: unpub.type, pubEvents: pub.types(), subEvents: sub.types() };
   }
 
   window.runScenario = async function (name, opts) {

@@ -65,6 +65,7 @@ async fn run_scenario(scenario: &str, stream: &str) -> Value {
 }
 
 fn assert_plays(v: &Value) {
+    assert!(v["plis"].as_i64().unwrap_or(0) > 0, "the server asked the Chrome publisher for key frames (PLI): {}", v["plis"]);
     let video = &v["video"];
     assert!(video["frames"].as_u64().unwrap_or(0) > 0, "no decoded frames: {video}");
     assert!(video["w"].as_u64().unwrap_or(0) > 0);

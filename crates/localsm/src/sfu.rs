@@ -382,3 +382,84 @@ pub async fn attach(
     stream.request_keyframe();
     Attachment { id, stream: stream.clone(), ctl: ctl_rx }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn link(id: u64, cap: usize) -> (Arc<SubLink>, mpsc::Receiver<Forwarded>, mpsc::UnboundedReceiver<SubCtl>) {
+        let (media, mrx) = mpsc::channel(cap);
+        let (ctl, crx) = mpsc::unbounded_channel();
+        let l = Arc::new(SubLink {
+            id,
+            media,
+            ctl,
+            lagging: AtomicBool::new(false),
+            delivered: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        });
+        (l, mrx, crx)
+    }
+
+    fn pkt(seq: u16) -> rtp::Packet {
+        let mut p = rtp::Packet::default();
+        p.header.sequence_number = seq;
+        p
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_never_stalls_the_others() {
+        let s = Stream::new("live/s".into(), "s".into(), None, None);
+        let (fast, mut fast_rx, _c1) = link(1, 8);
+        let (slow, _slow_rx_never_read, _c2) = link(2, 8);
+        s.subs.write().unwrap().extend([fast.clone(), slow.clone()]);
+        let reader = tokio::spawn(async move {
+            let mut n = 0;
+            while let Some(f) = fast_rx.recv().await {
+                assert_eq!(f.pkt.header.sequence_number, n);
+                n += 1;
+                if n == 1000 {
+                    break;
+                }
+            }
+            n
+        });
+        for i in 0..1000u16 {
+            s.forward(MediaKind::Video, pkt(i));
+            // Let the fast reader run, as a real subscriber task would.
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(reader.await.unwrap(), 1000);
+        assert_eq!(fast.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(slow.delivered.load(Ordering::Relaxed), 8);
+        assert_eq!(slow.dropped.load(Ordering::Relaxed), 992);
+        // The drop asked the publisher for a key frame so the slow one can recover.
+        let mut rx = s.keyframe_rx.lock().unwrap().take().unwrap();
+        assert!(rx.try_recv().is_ok());
+    }
+
+    #[tokio::test]
+    async fn relay_keeps_the_latest_metadata_and_unpublish_notifies() {
+        let reg = Registry::default();
+        let s = reg.publish("live/s", "s", None, None).unwrap();
+        assert!(matches!(reg.publish("live/s", "s", None, None), Err(LocalSmError::AlreadyPublished(_))));
+        let (l, _m, mut ctl) = link(1, 8);
+        s.subs.write().unwrap().push(l);
+        assert!(s.latest_metadata().is_none());
+        s.relay(Invoke::metadata(json!({"v": 1})));
+        s.relay(Invoke { method: "onCue".into(), ..Invoke::metadata(json!({"c": 1})) });
+        s.relay(Invoke::metadata(json!({"v": 2})));
+        assert_eq!(s.latest_metadata().unwrap().data, json!({"v": 2}));
+        for want in [json!({"v": 1}), json!({"c": 1}), json!({"v": 2})] {
+            match ctl.try_recv().unwrap() {
+                SubCtl::Invoke(i) => assert_eq!(i.data, want),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        reg.unpublish(&s);
+        assert!(matches!(ctl.try_recv().unwrap(), SubCtl::Unpublished));
+        assert!(reg.get("live/s").is_none());
+        assert!(s.is_closed());
+    }
+}
