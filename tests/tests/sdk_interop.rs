@@ -27,7 +27,12 @@ fn check_prerequisites() {
     );
     for m in ["playwright-core", "red5pro-webrtc-sdk"] {
         let p = interop_dir().join("node_modules").join(m);
-        assert!(p.exists(), "{} is missing: run `npm ci` in {}", m, interop_dir().display());
+        assert!(
+            p.exists(),
+            "{} is missing: run `npm ci` in {}",
+            m,
+            interop_dir().display()
+        );
     }
 }
 
@@ -37,9 +42,12 @@ static BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn run_scenario(scenario: &str, stream: &str) -> Value {
     check_prerequisites();
     let _guard = BROWSER.lock().await;
-    let server = LocalServer::start(ServerConfig { static_root: Some(interop_dir()), ..Default::default() })
-        .await
-        .expect("server starts");
+    let server = LocalServer::start(ServerConfig {
+        static_root: Some(interop_dir()),
+        ..Default::default()
+    })
+    .await
+    .expect("server starts");
     let child = tokio::process::Command::new("node")
         .arg("run.mjs")
         .arg(server.base_url())
@@ -57,20 +65,38 @@ async fn run_scenario(scenario: &str, stream: &str) -> Value {
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("{scenario}: no RESULT line\nstdout:\n{stdout}\nstderr:\n{stderr}"));
+        .unwrap_or_else(|| {
+            panic!("{scenario}: no RESULT line\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        });
     let v: Value = serde_json::from_str(line).expect("RESULT is JSON");
-    assert!(out.status.success() && v["ok"] == true, "{scenario} failed: {v}\nbrowser log:\n{stderr}");
+    assert!(
+        out.status.success() && v["ok"] == true,
+        "{scenario} failed: {v}\nbrowser log:\n{stderr}"
+    );
     server.shutdown().await;
     v
 }
 
 fn assert_plays(v: &Value) {
-    assert!(v["plis"].as_i64().unwrap_or(0) > 0, "the server asked the Chrome publisher for key frames (PLI): {}", v["plis"]);
+    assert!(
+        v["plis"].as_i64().unwrap_or(0) > 0,
+        "the server asked the Chrome publisher for key frames (PLI): {}",
+        v["plis"]
+    );
     let video = &v["video"];
-    assert!(video["frames"].as_u64().unwrap_or(0) > 0, "no decoded frames: {video}");
+    assert!(
+        video["frames"].as_u64().unwrap_or(0) > 0,
+        "no decoded frames: {video}"
+    );
     assert!(video["w"].as_u64().unwrap_or(0) > 0);
-    assert_eq!(video["w"], video["pubW"], "subscriber width equals the publisher's: {video}");
-    assert_eq!(video["h"], video["pubH"], "subscriber height equals the publisher's: {video}");
+    assert_eq!(
+        video["w"], video["pubW"],
+        "subscriber width equals the publisher's: {video}"
+    );
+    assert_eq!(
+        video["h"], video["pubH"],
+        "subscriber height equals the publisher's: {video}"
+    );
 }
 
 fn expected_payload() -> Value {
@@ -80,8 +106,16 @@ fn expected_payload() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_whip_publish_whep_subscribe_through_sm2_proxy() {
     let v = run_scenario("whip-whep-sm2", "sdk-whip").await;
-    assert_eq!(v["metadata"], expected_payload(), "Subscribe.Metadata carries the exact payload");
-    assert_eq!(v["lateMetadata"], serde_json::json!({ "metadata": "latest wins" }), "late joiner gets the latest");
+    assert_eq!(
+        v["metadata"],
+        expected_payload(),
+        "Subscribe.Metadata carries the exact payload"
+    );
+    assert_eq!(
+        v["lateMetadata"],
+        serde_json::json!({ "metadata": "latest wins" }),
+        "late joiner gets the latest"
+    );
     assert_eq!(v["unpublish"], "Subscribe.Play.Unpublish");
     assert_plays(&v);
 }
@@ -90,7 +124,10 @@ async fn sdk_whip_publish_whep_subscribe_through_sm2_proxy() {
 async fn sdk_rtc_publisher_subscriber_over_sm1_ws_proxy() {
     let v = run_scenario("ws-sm1", "sdk-sm1").await;
     assert_eq!(v["metadata"], expected_payload());
-    assert_eq!(v["afterSwitch"], serde_json::json!({ "metadata": "latest wins" }));
+    assert_eq!(
+        v["afterSwitch"],
+        serde_json::json!({ "metadata": "latest wins" })
+    );
     assert_eq!(v["unpublish"], "Subscribe.Play.Unpublish");
     assert_plays(&v);
 }
@@ -99,7 +136,10 @@ async fn sdk_rtc_publisher_subscriber_over_sm1_ws_proxy() {
 async fn sdk_rtc_publisher_subscriber_over_sm2_ws_proxy() {
     let v = run_scenario("ws-sm2", "sdk-sm2").await;
     assert_eq!(v["metadata"], expected_payload());
-    assert_eq!(v["afterSwitch"], serde_json::json!({ "metadata": "latest wins" }));
+    assert_eq!(
+        v["afterSwitch"],
+        serde_json::json!({ "metadata": "latest wins" })
+    );
     assert_eq!(v["unpublish"], "Subscribe.Play.Unpublish");
     assert_plays(&v);
 }

@@ -8,7 +8,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(5080);
     let static_root = args.next().map(std::path::PathBuf::from);
-    let s = LocalServer::start(ServerConfig { port, static_root, ..Default::default() }).await?;
+    let s = LocalServer::start(ServerConfig {
+        port,
+        static_root,
+        ..Default::default()
+    })
+    .await?;
     println!("listening on {}", s.base_url());
     tokio::signal::ctrl_c().await?;
     s.shutdown().await;
@@ -16,5 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn tracing_subscriber_init() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
 }

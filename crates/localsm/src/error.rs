@@ -5,7 +5,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum LocalSmError {
     #[error("the built-in server could not listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("the built-in server must listen on a loopback address, not {0}")]
     NotLoopback(String),
     #[error("WebRTC engine error: {0}")]

@@ -51,18 +51,29 @@ pub struct ServerHandle {
 impl LocalServer {
     /// Binds (loopback only) and starts serving on the current tokio runtime.
     pub async fn start(cfg: ServerConfig) -> Result<ServerHandle> {
-        let ip: std::net::IpAddr =
-            cfg.host.parse().map_err(|_| LocalSmError::NotLoopback(cfg.host.clone()))?;
+        let ip: std::net::IpAddr = cfg
+            .host
+            .parse()
+            .map_err(|_| LocalSmError::NotLoopback(cfg.host.clone()))?;
         if !ip.is_loopback() {
             return Err(LocalSmError::NotLoopback(cfg.host.clone()));
         }
         let addr = SocketAddr::new(ip, cfg.port);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(|source| LocalSmError::Bind { addr: addr.to_string(), source })?;
-        let addr = listener.local_addr().map_err(|source| LocalSmError::Bind { addr: addr.to_string(), source })?;
+            .map_err(|source| LocalSmError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| LocalSmError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
         let app = Arc::new(App {
-            shared: Arc::new(Shared { registry: Arc::new(Registry::default()), cfg: Arc::new(cfg) }),
+            shared: Arc::new(Shared {
+                registry: Arc::new(Registry::default()),
+                cfg: Arc::new(cfg),
+            }),
             http_sessions: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashSet::new()),
             provisions: Mutex::new(HashMap::new()),
@@ -78,7 +89,12 @@ impl LocalServer {
             }
         });
         tracing::info!(%addr, "built-in Stream Manager listening");
-        Ok(ServerHandle { addr, app, stop: Some(stop_tx), task: Some(task) })
+        Ok(ServerHandle {
+            addr,
+            app,
+            stop: Some(stop_tx),
+            task: Some(task),
+        })
     }
 }
 
@@ -99,7 +115,12 @@ impl ServerHandle {
         self.app.shared.registry.guids()
     }
     pub fn subscriber_count(&self, guid: &str) -> usize {
-        self.app.shared.registry.get(guid).map(|s| s.subscriber_count()).unwrap_or(0)
+        self.app
+            .shared
+            .registry
+            .get(guid)
+            .map(|s| s.subscriber_count())
+            .unwrap_or(0)
     }
     /// Stops accepting, ends every stream and waits for the HTTP server to finish.
     pub async fn shutdown(mut self) {
@@ -140,7 +161,10 @@ fn sm2_error(status: StatusCode, msg: &str) -> Response {
 }
 
 fn sm1_error(status: StatusCode, msg: &str) -> Response {
-    json_response(status, json!({ "errorMessage": msg, "timestamp": now_ms() }))
+    json_response(
+        status,
+        json!({ "errorMessage": msg, "timestamp": now_ms() }),
+    )
 }
 
 fn text(status: StatusCode, body: &str) -> Response {
@@ -158,11 +182,16 @@ fn cors(h: &mut HeaderMap) {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    url::form_urlencoded::parse(q.unwrap_or("").as_bytes()).into_owned().collect()
+    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
 }
 
 fn valid_segment(s: &str) -> bool {
@@ -190,24 +219,37 @@ impl App {
 
     /// Round-trip auth: `username`/`password`/`token` must match when configured.
     fn round_trip_ok(&self, q: &HashMap<String, String>) -> bool {
-        let Some(rt) = self.cfg().auth.as_ref().and_then(|a| a.round_trip.as_ref()) else { return true };
+        let Some(rt) = self.cfg().auth.as_ref().and_then(|a| a.round_trip.as_ref()) else {
+            return true;
+        };
         let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
-        get("username") == rt.username && get("password") == rt.password.expose() && get("token") == rt.token.expose()
+        get("username") == rt.username
+            && get("password") == rt.password.expose()
+            && get("token") == rt.token.expose()
     }
 
     fn bearer_ok(&self, headers: &HeaderMap) -> bool {
         if self.cfg().auth.is_none() {
             return true;
         }
-        let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
-        let Some(tok) = v.strip_prefix("Bearer ").map(str::trim) else { return false };
+        let Some(v) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Some(tok) = v.strip_prefix("Bearer ").map(str::trim) else {
+            return false;
+        };
         self.tokens.lock().map(|t| t.contains(tok)).unwrap_or(false)
     }
 
     fn sm1_token_ok(&self, q: &HashMap<String, String>) -> bool {
         match &self.cfg().auth {
             None => true,
-            Some(a) => q.get("accessToken").map(String::as_str) == Some(a.sm1_access_token.expose()),
+            Some(a) => {
+                q.get("accessToken").map(String::as_str) == Some(a.sm1_access_token.expose())
+            }
         }
     }
 }
@@ -245,7 +287,9 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             ("streams", "stream") => return sm2_lookup(&app, &method, &segs[4..], &q),
             ("streams", "provision") => {
                 let headers = req.headers().clone();
-                let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
                 return sm2_provision(&app, &method, &headers, seg(4), &body);
             }
             ("proxy", "ws") => {
@@ -258,14 +302,25 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 let role = match seg(4) {
                     "publish" => Role::Publisher,
                     "subscribe" => Role::Subscriber,
-                    _ => return sm2_error(StatusCode::NOT_FOUND, "Use /as/v1/proxy/ws/publish|subscribe/<context>/<stream>"),
+                    _ => {
+                        return sm2_error(
+                            StatusCode::NOT_FOUND,
+                            "Use /as/v1/proxy/ws/publish|subscribe/<context>/<stream>",
+                        )
+                    }
                 };
                 let Some((scope, stream)) = split_guid(&segs[5..]) else {
-                    return sm2_error(StatusCode::NOT_FOUND, "The proxy path needs /<context>/<stream>");
+                    return sm2_error(
+                        StatusCode::NOT_FOUND,
+                        "The proxy path needs /<context>/<stream>",
+                    );
                 };
                 if let Some(ng) = q.get("nodeGroup") {
                     if !app.node_group_ok(ng) {
-                        return sm2_error(StatusCode::NOT_FOUND, &format!("Node group not found: {ng}"));
+                        return sm2_error(
+                            StatusCode::NOT_FOUND,
+                            &format!("Node group not found: {ng}"),
+                        );
                     }
                 }
                 return upgrade(app, req, scope, Some(stream), Some(role), q).await;
@@ -275,13 +330,21 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                     return sm2_error(StatusCode::SERVICE_UNAVAILABLE, PROXY_DISABLED);
                 }
                 let Some((scope, stream)) = split_guid(&segs[4..]) else {
-                    return sm2_error(StatusCode::NOT_FOUND, "The proxy path needs /<context>/<stream>");
+                    return sm2_error(
+                        StatusCode::NOT_FOUND,
+                        "The proxy path needs /<context>/<stream>",
+                    );
                 };
                 let whep = kind == "whep";
                 let loc = format!("/as/v1/proxy/{kind}/{scope}/{stream}");
                 return whip_whep(app, req, whep, true, scope, stream, loc, q).await;
             }
-            _ => return sm2_error(StatusCode::NOT_FOUND, &format!("No such Stream Manager 2.0 endpoint: {path}")),
+            _ => {
+                return sm2_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("No such Stream Manager 2.0 endpoint: {path}"),
+                )
+            }
         }
     }
 
@@ -294,10 +357,15 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             return match (seg(3), seg(4)) {
                 ("event", _) => sm1_event(&app, &method, &segs[4..], &q),
                 ("admin", "event") if seg(5) == "meta" => {
-                    let body = axum::body::to_bytes(req.into_body(), 1 << 20).await.unwrap_or_default();
+                    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                        .await
+                        .unwrap_or_default();
                     sm1_provision(&app, &method, &segs[6..], &q, &body)
                 }
-                _ => sm1_error(StatusCode::NOT_FOUND, &format!("No such Stream Manager endpoint: {path}")),
+                _ => sm1_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("No such Stream Manager endpoint: {path}"),
+                ),
             };
         }
         if segs.len() <= 2 && seg(1).is_empty() {
@@ -308,9 +376,17 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 // Stand-in: what a disabled SM1 proxy answers is undocumented (red5-server-side.md §8).
                 return sm1_error(StatusCode::NOT_FOUND, PROXY_DISABLED);
             }
-            let scope = q.get("app").cloned().unwrap_or_default().trim_matches('/').to_owned();
+            let scope = q
+                .get("app")
+                .cloned()
+                .unwrap_or_default()
+                .trim_matches('/')
+                .to_owned();
             if scope.is_empty() || !scope.split('/').all(valid_segment) {
-                return sm1_error(StatusCode::BAD_REQUEST, "The WebSocket proxy needs an app parameter (context)");
+                return sm1_error(
+                    StatusCode::BAD_REQUEST,
+                    "The WebSocket proxy needs an app parameter (context)",
+                );
             }
             if let Some(h) = q.get("host") {
                 if h != NODE_ADDRESS && h != "localhost" {
@@ -342,7 +418,10 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
             return upgrade(app, req, scope_parts.join("/"), None, None, q).await;
         }
     }
-    json_response(StatusCode::NOT_FOUND, json!({ "error": format!("Not found: {path}") }))
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({ "error": format!("Not found: {path}") }),
+    )
 }
 
 // ---------------------------------------------------------------------------------- REST
@@ -355,20 +434,31 @@ fn login(app: &App, method: &Method, headers: &HeaderMap) -> Response {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())));
     let user = match (&app.cfg().auth, creds) {
         (Some(a), Some((u, p))) if u == a.admin_user && p == a.admin_password.expose() => u,
         (Some(_), _) => {
-            return json_response(StatusCode::UNAUTHORIZED, json!({ "errorMessage": "Invalid username or password" }))
+            return json_response(
+                StatusCode::UNAUTHORIZED,
+                json!({ "errorMessage": "Invalid username or password" }),
+            )
         }
         (None, c) => c.map(|(u, _)| u).unwrap_or_else(|| "admin".into()),
     };
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
     let now = now_ms() / 1000;
     let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = b64(json!({ "sub": user, "roles": "admin", "iat": now, "exp": now + 3600 }).to_string().as_bytes());
+    let payload = b64(
+        json!({ "sub": user, "roles": "admin", "iat": now, "exp": now + 3600 })
+            .to_string()
+            .as_bytes(),
+    );
     let sig = b64(&rand::random::<[u8; 32]>());
     let token = format!("{header}.{payload}.{sig}");
     if let Ok(mut t) = app.tokens.lock() {
@@ -383,7 +473,10 @@ fn sm2_lookup(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Str
     }
     let ng = rest.first().copied().unwrap_or("");
     if !app.node_group_ok(ng) {
-        return sm2_error(StatusCode::NOT_FOUND, &format!("Node group not found: {ng}"));
+        return sm2_error(
+            StatusCode::NOT_FOUND,
+            &format!("Node group not found: {ng}"),
+        );
     }
     let location = |guid: &str, subs: usize| {
         json!({ "streamGuid": guid, "serverAddress": NODE_ADDRESS, "nodeRole": "allinone",
@@ -396,7 +489,14 @@ fn sm2_lookup(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Str
             .guids()
             .iter()
             .map(|g| {
-                let mut v = location(g, app.shared.registry.get(g).map(|s| s.subscriber_count()).unwrap_or(0));
+                let mut v = location(
+                    g,
+                    app.shared
+                        .registry
+                        .get(g)
+                        .map(|s| s.subscriber_count())
+                        .unwrap_or(0),
+                );
                 v["durationMs"] = json!(0);
                 v
             })
@@ -405,13 +505,21 @@ fn sm2_lookup(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Str
     }
     let dir = rest[1];
     let Some((scope, stream)) = split_guid(&rest[2..]) else {
-        return sm2_error(StatusCode::BAD_REQUEST, "Expected /<context>/<stream> after publish|subscribe");
+        return sm2_error(
+            StatusCode::BAD_REQUEST,
+            "Expected /<context>/<stream> after publish|subscribe",
+        );
     };
     if let Some(e) = q.get("endpoints") {
         match e.parse::<i64>() {
-            Ok(n) if n < 1 => return sm2_error(StatusCode::BAD_REQUEST, "endpoints must be at least 1"),
+            Ok(n) if n < 1 => {
+                return sm2_error(StatusCode::BAD_REQUEST, "endpoints must be at least 1")
+            }
             Ok(n) if n > 1 && q.get("transcode").is_some_and(|t| t == "true") => {
-                return sm2_error(StatusCode::BAD_REQUEST, "endpoints greater than one is not allowed with transcode")
+                return sm2_error(
+                    StatusCode::BAD_REQUEST,
+                    "endpoints greater than one is not allowed with transcode",
+                )
             }
             Ok(_) => {}
             Err(_) => return sm2_error(StatusCode::BAD_REQUEST, "endpoints must be a number"),
@@ -422,41 +530,78 @@ fn sm2_lookup(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Str
     match dir {
         "publish" => {
             if existing.is_some() {
-                return sm2_error(StatusCode::BAD_REQUEST, &format!("Stream already exists: {guid}"));
+                return sm2_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Stream already exists: {guid}"),
+                );
             }
             json_response(StatusCode::OK, json!([location(&guid, 0)]))
         }
         "subscribe" => match existing {
-            Some(s) => json_response(StatusCode::OK, json!([location(&guid, s.subscriber_count())])),
+            Some(s) => json_response(
+                StatusCode::OK,
+                json!([location(&guid, s.subscriber_count())]),
+            ),
             None => sm2_error(StatusCode::NOT_FOUND, &format!("Stream not found: {guid}")),
         },
-        other => sm2_error(StatusCode::NOT_FOUND, &format!("Unknown lookup type {other}; use publish or subscribe")),
+        other => sm2_error(
+            StatusCode::NOT_FOUND,
+            &format!("Unknown lookup type {other}; use publish or subscribe"),
+        ),
     }
 }
 
-fn sm2_provision(app: &App, method: &Method, headers: &HeaderMap, ng: &str, body: &Bytes) -> Response {
+fn sm2_provision(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    ng: &str,
+    body: &Bytes,
+) -> Response {
     if !app.bearer_ok(headers) {
-        return json_response(StatusCode::UNAUTHORIZED, json!({ "errorMessage": "A valid Bearer token is required" }));
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({ "errorMessage": "A valid Bearer token is required" }),
+        );
     }
     if !app.node_group_ok(ng) {
-        return sm2_error(StatusCode::NOT_FOUND, &format!("Node group not found: {ng}"));
+        return sm2_error(
+            StatusCode::NOT_FOUND,
+            &format!("Node group not found: {ng}"),
+        );
     }
     let Ok(mut provs) = app.provisions.lock() else {
-        return sm2_error(StatusCode::INTERNAL_SERVER_ERROR, "provision store unavailable");
+        return sm2_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "provision store unavailable",
+        );
     };
     match *method {
-        Method::GET => json_response(StatusCode::OK, Value::Array(provs.values().cloned().collect())),
+        Method::GET => json_response(
+            StatusCode::OK,
+            Value::Array(provs.values().cloned().collect()),
+        ),
         Method::POST => {
             let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
-                return sm2_error(StatusCode::BAD_REQUEST, "The body must be a JSON array of provisions");
+                return sm2_error(
+                    StatusCode::BAD_REQUEST,
+                    "The body must be a JSON array of provisions",
+                );
             };
             let mut keys = Vec::new();
             for it in &items {
-                let Some(guid) = it.get("streamGuid").or_else(|| it.get("guid")).and_then(Value::as_str) else {
+                let Some(guid) = it
+                    .get("streamGuid")
+                    .or_else(|| it.get("guid"))
+                    .and_then(Value::as_str)
+                else {
                     return sm2_error(StatusCode::BAD_REQUEST, "Each provision needs a streamGuid");
                 };
                 if provs.contains_key(guid) {
-                    return sm2_error(StatusCode::CONFLICT, &format!("Provision already exists: {guid}"));
+                    return sm2_error(
+                        StatusCode::CONFLICT,
+                        &format!("Provision already exists: {guid}"),
+                    );
                 }
                 keys.push(guid.to_owned());
             }
@@ -474,13 +619,21 @@ fn sm1_event(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Stri
         return sm1_error(StatusCode::METHOD_NOT_ALLOWED, "Use GET");
     }
     let Some((scope, stream)) = split_guid(rest) else {
-        return sm1_error(StatusCode::BAD_REQUEST, "Expected /event/<context>/<stream>");
+        return sm1_error(
+            StatusCode::BAD_REQUEST,
+            "Expected /event/<context>/<stream>",
+        );
     };
     let guid = format!("{scope}/{stream}");
     let endpoints = match q.get("endpoints").map(|e| e.parse::<usize>()) {
         None => 1,
         Some(Ok(n)) if n >= 1 => n,
-        Some(_) => return sm1_error(StatusCode::BAD_REQUEST, "endpoints must be a positive number"),
+        Some(_) => {
+            return sm1_error(
+                StatusCode::BAD_REQUEST,
+                "endpoints must be a positive number",
+            )
+        }
     };
     let body = json!({ "name": stream, "scope": format!("/{scope}"), "serverAddress": NODE_ADDRESS,
                        "region": app.cfg().region });
@@ -488,16 +641,29 @@ fn sm1_event(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Stri
     match q.get("action").map(String::as_str) {
         Some("broadcast") => {
             if published {
-                return sm1_error(StatusCode::BAD_REQUEST, &format!("Stream {guid} is already being broadcast"));
+                return sm1_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Stream {guid} is already being broadcast"),
+                );
             }
         }
         Some("subscribe") => {
             if !published {
-                return sm1_error(StatusCode::NOT_FOUND, &format!("No stream {guid} is being broadcast"));
+                return sm1_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("No stream {guid} is being broadcast"),
+                );
             }
         }
-        Some(other) => return sm1_error(StatusCode::BAD_REQUEST, &format!("Unknown action {other}")),
-        None => return sm1_error(StatusCode::BAD_REQUEST, "The action parameter (broadcast|subscribe) is required"),
+        Some(other) => {
+            return sm1_error(StatusCode::BAD_REQUEST, &format!("Unknown action {other}"))
+        }
+        None => {
+            return sm1_error(
+                StatusCode::BAD_REQUEST,
+                "The action parameter (broadcast|subscribe) is required",
+            )
+        }
     }
     if endpoints > 1 {
         json_response(StatusCode::OK, Value::Array(vec![body; endpoints.min(1)]))
@@ -506,16 +672,28 @@ fn sm1_event(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Stri
     }
 }
 
-fn sm1_provision(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, String>, body: &Bytes) -> Response {
+fn sm1_provision(
+    app: &App,
+    method: &Method,
+    rest: &[&str],
+    q: &HashMap<String, String>,
+    body: &Bytes,
+) -> Response {
     if !app.sm1_token_ok(q) {
         return sm1_error(StatusCode::UNAUTHORIZED, "Invalid or missing accessToken");
     }
     let Some((scope, name)) = split_guid(rest) else {
-        return sm1_error(StatusCode::BAD_REQUEST, "Expected /admin/event/meta/<context>/<name>");
+        return sm1_error(
+            StatusCode::BAD_REQUEST,
+            "Expected /admin/event/meta/<context>/<name>",
+        );
     };
     let key = format!("sm1:{scope}/{name}");
     let Ok(mut provs) = app.provisions.lock() else {
-        return sm1_error(StatusCode::INTERNAL_SERVER_ERROR, "provision store unavailable");
+        return sm1_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "provision store unavailable",
+        );
     };
     match *method {
         Method::POST => {
@@ -526,14 +704,23 @@ fn sm1_provision(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, 
                 return sm1_error(StatusCode::BAD_REQUEST, "Provision already exists");
             }
             provs.insert(key, data.clone());
-            json_response(StatusCode::OK, json!({ "name": name, "scope": scope, "data": data, "updated": now_ms() }))
+            json_response(
+                StatusCode::OK,
+                json!({ "name": name, "scope": scope, "data": data, "updated": now_ms() }),
+            )
         }
         Method::GET => match provs.get(&key) {
-            Some(d) => json_response(StatusCode::OK, json!({ "name": name, "scope": scope, "data": d })),
+            Some(d) => json_response(
+                StatusCode::OK,
+                json!({ "name": name, "scope": scope, "data": d }),
+            ),
             None => sm1_error(StatusCode::NOT_FOUND, "No such provision"),
         },
         Method::DELETE => match provs.remove(&key) {
-            Some(d) => json_response(StatusCode::OK, json!({ "name": name, "scope": scope, "data": d })),
+            Some(d) => json_response(
+                StatusCode::OK,
+                json!({ "name": name, "scope": scope, "data": d }),
+            ),
             None => sm1_error(StatusCode::NOT_FOUND, "No such provision"),
         },
         _ => sm1_error(StatusCode::METHOD_NOT_ALLOWED, "Use GET, POST or DELETE"),
@@ -561,7 +748,8 @@ async fn static_file(app: &App, rest: &[&str]) -> Response {
     match tokio::fs::read(&p).await {
         Ok(bytes) => {
             let mut r = Response::new(Body::from(bytes));
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
             r
         }
         Err(_) => text(StatusCode::NOT_FOUND, "not found"),
@@ -591,7 +779,11 @@ async fn upgrade(
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|p| p.trim() == "json"));
-    let ws = if offers_json { ws.protocols(["json"]) } else { ws };
+    let ws = if offers_json {
+        ws.protocols(["json"])
+    } else {
+        ws
+    };
     ws.on_upgrade(move |socket| async move {
         let session = Session::new(shared.clone(), scope, path_stream, role);
         run_socket(socket, session, shared.cfg.ws_idle_timeout, auth_ok).await;
@@ -678,12 +870,21 @@ async fn whip_whep(
     let method = req.method().clone();
     let guid = format!("{scope}/{stream}");
     let request_id = q.get("requestId").cloned();
-    let key = |rid: &str| if whep { format!("whep:{guid}:{rid}") } else { format!("whip:{guid}") };
+    let key = |rid: &str| {
+        if whep {
+            format!("whep:{guid}:{rid}")
+        } else {
+            format!("whip:{guid}")
+        }
+    };
 
     if method == Method::OPTIONS {
         if let Some(ng) = q.get("nodeGroup") {
             if sm2 && !app.node_group_ok(ng) {
-                return sm2_error(StatusCode::NOT_FOUND, &format!("Node group not found: {ng}"));
+                return sm2_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("Node group not found: {ng}"),
+                );
             }
         }
         let mut r = Response::new(Body::empty());
@@ -691,8 +892,14 @@ async fn whip_whep(
         let h = r.headers_mut();
         cors(h);
         h.insert("Session-Host", HeaderValue::from_static(NODE_ADDRESS));
-        h.insert("Access-Control-Allow-Methods", HeaderValue::from_static("OPTIONS, POST, PATCH, DELETE"));
-        h.insert("Access-Control-Allow-Headers", HeaderValue::from_static("Content-Type, Authorization, If-Match"));
+        h.insert(
+            "Access-Control-Allow-Methods",
+            HeaderValue::from_static("OPTIONS, POST, PATCH, DELETE"),
+        );
+        h.insert(
+            "Access-Control-Allow-Headers",
+            HeaderValue::from_static("Content-Type, Authorization, If-Match"),
+        );
         return r;
     }
     if !app.round_trip_ok(&q) {
@@ -702,7 +909,13 @@ async fn whip_whep(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let body = match axum::body::to_bytes(req.into_body(), 1 << 20).await {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -722,13 +935,24 @@ async fn whip_whep(
                 return sm2_error(StatusCode::BAD_REQUEST, "The host parameter is required");
             }
             let rid = match (whep, &request_id) {
-                (true, None) => return whip_text(StatusCode::BAD_REQUEST, "The requestId parameter is required"),
+                (true, None) => {
+                    return whip_text(
+                        StatusCode::BAD_REQUEST,
+                        "The requestId parameter is required",
+                    )
+                }
                 (true, Some(r)) => r.clone(),
                 (false, _) => String::new(),
             };
             let k = key(&rid);
-            let tx = app.http_sessions.lock().ok().and_then(|m| m.get(&k).cloned());
-            let Some(tx) = tx else { return whip_text(StatusCode::NOT_FOUND, "Session not found.") };
+            let tx = app
+                .http_sessions
+                .lock()
+                .ok()
+                .and_then(|m| m.get(&k).cloned());
+            let Some(tx) = tx else {
+                return whip_text(StatusCode::NOT_FOUND, "Session not found.");
+            };
             if method == Method::DELETE {
                 let _ = tx.send(Cmd::Delete);
                 if let Ok(mut m) = app.http_sessions.lock() {
@@ -736,10 +960,17 @@ async fn whip_whep(
                 }
                 return whip_text(StatusCode::OK, "");
             }
-            let ok = if whep { StatusCode::NO_CONTENT } else { StatusCode::OK };
+            let ok = if whep {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::OK
+            };
             if content_type == "application/sdp" {
                 if !whep {
-                    return whip_text(StatusCode::BAD_REQUEST, "A WHIP session takes only ICE fragments on PATCH.");
+                    return whip_text(
+                        StatusCode::BAD_REQUEST,
+                        "A WHIP session takes only ICE fragments on PATCH.",
+                    );
                 }
                 let (rtx, rrx) = oneshot::channel();
                 if tx.send(Cmd::Answer(body, rtx)).is_err() {
@@ -747,14 +978,21 @@ async fn whip_whep(
                 }
                 return match rrx.await {
                     Ok(Ok(())) => whip_text(ok, ""),
-                    Ok(Err(e)) => whip_text(StatusCode::BAD_REQUEST, &format!("Invalid answer SDP: {e}")),
+                    Ok(Err(e)) => {
+                        whip_text(StatusCode::BAD_REQUEST, &format!("Invalid answer SDP: {e}"))
+                    }
                     Err(_) => whip_text(StatusCode::NOT_FOUND, "Session not found."),
                 };
             }
             if content_type == "application/trickle-ice-sdpfrag" {
                 let frag = match SdpFrag::parse(&body) {
                     Ok(f) => f,
-                    Err(e) => return whip_text(StatusCode::BAD_REQUEST, &format!("Invalid ICE fragment: {e}")),
+                    Err(e) => {
+                        return whip_text(
+                            StatusCode::BAD_REQUEST,
+                            &format!("Invalid ICE fragment: {e}"),
+                        )
+                    }
                 };
                 let mid = frag.mid.clone().unwrap_or_else(|| "0".into());
                 let cands = frag
@@ -771,11 +1009,20 @@ async fn whip_whep(
                 let _ = tx.send(Cmd::Candidates(cands));
                 return whip_text(ok, "");
             }
-            whip_text(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Use application/sdp or application/trickle-ice-sdpfrag.")
+            whip_text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Use application/sdp or application/trickle-ice-sdpfrag.",
+            )
         }
         _ => {
-            let mut r = whip_text(StatusCode::METHOD_NOT_ALLOWED, "Remember to update the URL passed into the WHIP or WHEP client.");
-            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("OPTIONS, POST, PATCH, DELETE"));
+            let mut r = whip_text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Remember to update the URL passed into the WHIP or WHEP client.",
+            );
+            r.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("OPTIONS, POST, PATCH, DELETE"),
+            );
             r
         }
     }
@@ -786,7 +1033,10 @@ fn created(location: &str, sdp: String, etag: &str) -> Response {
     *r.status_mut() = StatusCode::CREATED;
     let h = r.headers_mut();
     cors(h);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/sdp"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
     if let Ok(v) = HeaderValue::from_str(location) {
         h.insert(header::LOCATION, v);
     }
@@ -826,23 +1076,43 @@ async fn whip_post(
     }
     let guid = format!("{scope}/{stream}");
     let key = format!("whip:{guid}");
-    if app.http_sessions.lock().map(|m| m.contains_key(&key)).unwrap_or(false) {
+    if app
+        .http_sessions
+        .lock()
+        .map(|m| m.contains_key(&key))
+        .unwrap_or(false)
+    {
         return whip_text(StatusCode::CONFLICT, "Session already initialized.");
     }
-    let mut s = Session::new(app.shared.clone(), scope, Some(stream.clone()), Some(Role::Publisher));
+    let mut s = Session::new(
+        app.shared.clone(),
+        scope,
+        Some(stream.clone()),
+        Some(Role::Publisher),
+    );
     match s.accept_offer(&stream, body, true).await {
         Ok(answer) => {
             if let Err(e) = s.register_stream() {
-                return whip_text(StatusCode::CONFLICT, &format!("Stream is not available to publish: {e}"));
+                return whip_text(
+                    StatusCode::CONFLICT,
+                    &format!("Stream is not available to publish: {e}"),
+                );
             }
             s.mark_started_http();
             let etag = format!("{:08x}", rand::random::<u32>());
             spawn_http_session(app, key, s);
             created(&location, answer, &etag)
         }
-        Err(LocalSmError::InvalidSdp(e)) => whip_text(StatusCode::BAD_REQUEST, &format!("Invalid offer SDP. {e}")),
-        Err(LocalSmError::AlreadyPublished(_)) => whip_text(StatusCode::CONFLICT, "Stream is not available to publish"),
-        Err(e) => whip_text(StatusCode::EXPECTATION_FAILED, &format!("Session lookup or creation failure. {e}")),
+        Err(LocalSmError::InvalidSdp(e)) => {
+            whip_text(StatusCode::BAD_REQUEST, &format!("Invalid offer SDP. {e}"))
+        }
+        Err(LocalSmError::AlreadyPublished(_)) => {
+            whip_text(StatusCode::CONFLICT, "Stream is not available to publish")
+        }
+        Err(e) => whip_text(
+            StatusCode::EXPECTATION_FAILED,
+            &format!("Session lookup or creation failure. {e}"),
+        ),
     }
 }
 
@@ -857,8 +1127,16 @@ async fn whep_post(
     let rid = request_id.unwrap_or_else(|| format!("subscriber-{:04x}", rand::random::<u16>()));
     let guid = format!("{scope}/{stream}");
     let key = format!("whep:{guid}:{rid}");
-    if app.http_sessions.lock().map(|m| m.contains_key(&key)).unwrap_or(false) {
-        return whip_text(StatusCode::BAD_REQUEST, "Offer already sent, double POST assumed.");
+    if app
+        .http_sessions
+        .lock()
+        .map(|m| m.contains_key(&key))
+        .unwrap_or(false)
+    {
+        return whip_text(
+            StatusCode::BAD_REQUEST,
+            "Offer already sent, double POST assumed.",
+        );
     }
     // The client's offer is informational in Red5's WHEP (the server offers); an empty body is
     // the "simple WHEP client" mode. A non-empty body must still look like SDP.
@@ -867,15 +1145,25 @@ async fn whep_post(
             return whip_text(StatusCode::BAD_REQUEST, &format!("Invalid offer SDP. {e}"));
         }
     }
-    let mut s = Session::new(app.shared.clone(), scope, Some(stream.clone()), Some(Role::Subscriber));
+    let mut s = Session::new(
+        app.shared.clone(),
+        scope,
+        Some(stream.clone()),
+        Some(Role::Subscriber),
+    );
     match s.make_offer(&stream, true).await {
         Ok(offer) => {
             s.mark_started_http();
             spawn_http_session(app, key, s);
             created(&location, offer, &rid)
         }
-        Err(LocalSmError::NotPublished(_)) => whip_text(StatusCode::CONFLICT, "Stream is not available to playback."),
-        Err(e) => whip_text(StatusCode::NOT_ACCEPTABLE, &format!("Playback failed due to an exception during creation. {e}")),
+        Err(LocalSmError::NotPublished(_)) => {
+            whip_text(StatusCode::CONFLICT, "Stream is not available to playback.")
+        }
+        Err(e) => whip_text(
+            StatusCode::NOT_ACCEPTABLE,
+            &format!("Playback failed due to an exception during creation. {e}"),
+        ),
     }
 }
 

@@ -3,15 +3,19 @@
 
 use std::sync::Arc;
 
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8};
-use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
-    SettingEngineBuilder,
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceGatheringState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
 
 use crate::error::{LocalSmError, Result};
@@ -58,10 +62,18 @@ pub struct Peer {
 }
 
 fn video_feedback() -> Vec<RTCPFeedback> {
-    [("nack", ""), ("nack", "pli"), ("ccm", "fir"), ("goog-remb", "")]
-        .into_iter()
-        .map(|(t, p)| RTCPFeedback { typ: t.into(), parameter: p.into() })
-        .collect()
+    [
+        ("nack", ""),
+        ("nack", "pli"),
+        ("ccm", "fir"),
+        ("goog-remb", ""),
+    ]
+    .into_iter()
+    .map(|(t, p)| RTCPFeedback {
+        typ: t.into(),
+        parameter: p.into(),
+    })
+    .collect()
 }
 
 pub fn h264_codec() -> RTCRtpCodec {
@@ -69,7 +81,8 @@ pub fn h264_codec() -> RTCRtpCodec {
         mime_type: MIME_TYPE_H264.into(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .into(),
         rtcp_feedback: video_feedback(),
     }
 }
@@ -106,26 +119,60 @@ pub struct Negotiated {
 /// and the forwarding path stays simple.
 pub fn publisher_media_engine(h264: bool) -> Result<MediaEngine> {
     let mut m = MediaEngine::default();
-    let (codec, pt) = if h264 { (h264_codec(), 102u8) } else { (vp8_codec(), 96u8) };
-    m.register_codec(RTCRtpCodecParameters { rtp_codec: codec, payload_type: pt }, RtpCodecKind::Video)
-        .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
-    m.register_codec(RTCRtpCodecParameters { rtp_codec: opus_codec(), payload_type: 111 }, RtpCodecKind::Audio)
-        .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
+    let (codec, pt) = if h264 {
+        (h264_codec(), 102u8)
+    } else {
+        (vp8_codec(), 96u8)
+    };
+    m.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: codec,
+            payload_type: pt,
+        },
+        RtpCodecKind::Video,
+    )
+    .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
+    m.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus_codec(),
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )
+    .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
     Ok(m)
 }
 
 /// Subscriber side: exactly the publisher's negotiated codecs.
-pub fn subscriber_media_engine(video: Option<&Negotiated>, audio: Option<&Negotiated>) -> Result<MediaEngine> {
+pub fn subscriber_media_engine(
+    video: Option<&Negotiated>,
+    audio: Option<&Negotiated>,
+) -> Result<MediaEngine> {
     let mut m = MediaEngine::default();
     if let Some(v) = video {
         let mut codec = v.codec.clone();
         codec.rtcp_feedback = video_feedback();
-        m.register_codec(RTCRtpCodecParameters { rtp_codec: codec, payload_type: v.payload_type }, RtpCodecKind::Video)
-            .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
-    }
-    let a = audio.cloned().unwrap_or(Negotiated { codec: opus_codec(), payload_type: 111 });
-    m.register_codec(RTCRtpCodecParameters { rtp_codec: a.codec, payload_type: a.payload_type }, RtpCodecKind::Audio)
+        m.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: codec,
+                payload_type: v.payload_type,
+            },
+            RtpCodecKind::Video,
+        )
         .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
+    }
+    let a = audio.cloned().unwrap_or(Negotiated {
+        codec: opus_codec(),
+        payload_type: 111,
+    });
+    m.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: a.codec,
+            payload_type: a.payload_type,
+        },
+        RtpCodecKind::Audio,
+    )
+    .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
     Ok(m)
 }
 
@@ -145,5 +192,8 @@ pub async fn build(mut media: MediaEngine) -> Result<Peer> {
         .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
         .build()
         .await?;
-    Ok(Peer { pc: Arc::new(pc), events: rx })
+    Ok(Peer {
+        pc: Arc::new(pc),
+        events: rx,
+    })
 }

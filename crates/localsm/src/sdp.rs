@@ -76,11 +76,17 @@ pub fn offers_h264(sdp: &str) -> bool {
         .filter(|(_, c)| c.to_ascii_uppercase().starts_with("H264/"))
         .map(|(pt, _)| pt)
         .collect();
-    sdp.lines().filter_map(|l| l.trim_end().strip_prefix("a=fmtp:")).any(|v| {
-        let Some((pt, params)) = v.split_once(' ') else { return false };
-        let p = params.to_ascii_lowercase();
-        pts.contains(&pt) && p.contains("profile-level-id=42e01f") && p.contains("packetization-mode=1")
-    })
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=fmtp:"))
+        .any(|v| {
+            let Some((pt, params)) = v.split_once(' ') else {
+                return false;
+            };
+            let p = params.to_ascii_lowercase();
+            pts.contains(&pt)
+                && p.contains("profile-level-id=42e01f")
+                && p.contains("packetization-mode=1")
+        })
 }
 
 /// The codec chosen in the first active `m=<kind>` section of a (local) answer: the first
@@ -137,6 +143,7 @@ pub fn negotiated(sdp: &str, kind: &str) -> Option<Negotiated> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
@@ -151,14 +158,19 @@ m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=mid:1\r\na=rtpmap:102 H264/90000\r\na=fm
         assert_eq!(v.codec.mime_type, "video/H264");
         assert!(v.codec.sdp_fmtp_line.contains("42e01f"));
         let a = negotiated(ANSWER, "audio").unwrap();
-        assert_eq!((a.payload_type, a.codec.clock_rate, a.codec.channels), (111, 48_000, 2));
+        assert_eq!(
+            (a.payload_type, a.codec.clock_rate, a.codec.channels),
+            (111, 48_000, 2)
+        );
     }
 
     #[test]
     fn h264_detection() {
         assert!(offers_h264(ANSWER));
         assert!(!offers_h264(&ANSWER.replace("42e01f", "640c1f")));
-        assert!(!offers_h264(&ANSWER.replace("packetization-mode=1", "packetization-mode=0")));
+        assert!(!offers_h264(
+            &ANSWER.replace("packetization-mode=1", "packetization-mode=0")
+        ));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
+};
 
 use crate::config::ServerConfig;
 use crate::error::{LocalSmError, Result};
@@ -114,7 +116,12 @@ fn init_of(c: &IceCandidate) -> Option<RTCIceCandidateInit> {
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, scope: String, path_stream: Option<String>, role: Option<Role>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        scope: String,
+        path_stream: Option<String>,
+        role: Option<Role>,
+    ) -> Self {
         let (dc_tx, dc_rx) = mpsc::unbounded_channel();
         Session {
             shared,
@@ -192,17 +199,22 @@ impl Session {
 
     async fn relay(&mut self, inv: &Invoke) {
         let on_ws = self.ws_out.is_some() && !self.switched;
-        let form = if on_ws { self.shared.cfg.relay_form_ws } else { self.shared.cfg.relay_form_dc };
+        let form = if on_ws {
+            self.shared.cfg.relay_form_ws
+        } else {
+            self.shared.cfg.relay_form_dc
+        };
         let mut inv = inv.clone();
         inv.dc_label = Some(self.dc_label.clone());
         self.send_text(inv.to_json_as(form), true).await;
     }
 
     fn status_code(&self, publish: bool) -> Option<&'static str> {
-        self.shared
-            .cfg
-            .start_status_code
-            .then_some(if publish { "NetStream.Publish.Start" } else { "NetStream.Play.Start" })
+        self.shared.cfg.start_status_code.then_some(if publish {
+            "NetStream.Publish.Start"
+        } else {
+            "NetStream.Play.Start"
+        })
     }
 
     async fn error(&mut self, message: &str) {
@@ -221,7 +233,8 @@ impl Session {
                         let _ = tx.send(DcIn::Open(dc.clone()));
                     }
                     DataChannelEvent::OnMessage(m) => {
-                        let _ = tx.send(DcIn::Message(String::from_utf8_lossy(&m.data).into_owned()));
+                        let _ =
+                            tx.send(DcIn::Message(String::from_utf8_lossy(&m.data).into_owned()));
                     }
                     DataChannelEvent::OnClose => break,
                     _ => {}
@@ -237,14 +250,20 @@ impl Session {
     }
 
     /// Publisher: answers the client's offer. Returns the answer SDP (o=red5pro).
-    pub async fn accept_offer(&mut self, name: &str, offer: &str, wait_gathering: bool) -> Result<String> {
+    pub async fn accept_offer(
+        &mut self,
+        name: &str,
+        offer: &str,
+        wait_gathering: bool,
+    ) -> Result<String> {
         sdp::validate(offer).map_err(LocalSmError::InvalidSdp)?;
         let guid = self.guid(name);
         if self.shared.registry.is_published(&guid) {
             return Err(LocalSmError::AlreadyPublished(guid));
         }
         let mut p = peer::build(peer::publisher_media_engine(sdp::offers_h264(offer))?).await?;
-        let desc = RTCSessionDescription::offer(offer.to_owned()).map_err(|e| LocalSmError::InvalidSdp(e.to_string()))?;
+        let desc = RTCSessionDescription::offer(offer.to_owned())
+            .map_err(|e| LocalSmError::InvalidSdp(e.to_string()))?;
         if let Err(e) = p.pc.set_remote_description(desc).await {
             let _ = p.pc.close().await;
             return Err(LocalSmError::InvalidSdp(e.to_string()));
@@ -254,7 +273,11 @@ impl Session {
         if wait_gathering {
             wait_for_gathering(&mut p, &mut Vec::new()).await;
         }
-        let local = p.pc.local_description().await.map(|d| d.sdp).unwrap_or_default();
+        let local =
+            p.pc.local_description()
+                .await
+                .map(|d| d.sdp)
+                .unwrap_or_default();
         self.name = name.to_owned();
         self.role = Some(Role::Publisher);
         self.local_sdp_cache = local.clone();
@@ -279,18 +302,35 @@ impl Session {
     /// Subscriber: builds the server offer for `name` (tracks of the published stream).
     pub async fn make_offer(&mut self, name: &str, wait_gathering: bool) -> Result<String> {
         let guid = self.guid(name);
-        let stream = self.shared.registry.get(&guid).ok_or_else(|| LocalSmError::NotPublished(guid.clone()))?;
-        let mut p = peer::build(peer::subscriber_media_engine(stream.video.as_ref(), stream.audio.as_ref())?).await?;
+        let stream = self
+            .shared
+            .registry
+            .get(&guid)
+            .ok_or_else(|| LocalSmError::NotPublished(guid.clone()))?;
+        let mut p = peer::build(peer::subscriber_media_engine(
+            stream.video.as_ref(),
+            stream.audio.as_ref(),
+        )?)
+        .await?;
         let tracks = SubTracks::add_to(&p.pc, &stream).await?;
-        let carrier = RTCDataChannelInit { ordered: true, negotiated: Some(CARRIER_ID), ..Default::default() };
-        p.pc.create_data_channel(CARRIER_LABEL, Some(carrier)).await?;
+        let carrier = RTCDataChannelInit {
+            ordered: true,
+            negotiated: Some(CARRIER_ID),
+            ..Default::default()
+        };
+        p.pc.create_data_channel(CARRIER_LABEL, Some(carrier))
+            .await?;
         let offer = p.pc.create_offer(None).await?;
         p.pc.set_local_description(offer).await?;
         let mut early = Vec::new();
         if wait_gathering {
             wait_for_gathering(&mut p, &mut early).await;
         }
-        let local = p.pc.local_description().await.map(|d| d.sdp).unwrap_or_default();
+        let local =
+            p.pc.local_description()
+                .await
+                .map(|d| d.sdp)
+                .unwrap_or_default();
         self.name = name.to_owned();
         self.role = Some(Role::Subscriber);
         self.target = Some(stream);
@@ -301,9 +341,13 @@ impl Session {
 
     pub async fn apply_answer(&mut self, answer: &str) -> std::result::Result<(), String> {
         sdp::validate(answer)?;
-        let Some(pc) = &self.pc else { return Err("no offer was sent".into()) };
+        let Some(pc) = &self.pc else {
+            return Err("no offer was sent".into());
+        };
         let desc = RTCSessionDescription::answer(answer.to_owned()).map_err(|e| e.to_string())?;
-        pc.set_remote_description(desc).await.map_err(|e| e.to_string())
+        pc.set_remote_description(desc)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn add_candidate(&self, c: RTCIceCandidateInit) {
@@ -341,7 +385,11 @@ impl Session {
         self.started = true;
         let publish = self.role == Some(Role::Publisher);
         if !self.http {
-            self.send(&ServerMessage::starting(&self.name, self.status_code(publish))).await;
+            self.send(&ServerMessage::starting(
+                &self.name,
+                self.status_code(publish),
+            ))
+            .await;
         }
         if !publish {
             if let Some(inv) = self.target.as_ref().and_then(|t| t.latest_metadata()) {
@@ -360,7 +408,10 @@ impl Session {
         self.dc_announced = true;
         self.send_ws(&ServerMessage::data_channel_available(&self.dc_label));
         // The SDK switches about 1 s after the announcement.
-        self.handover = Some((Vec::new(), tokio::time::Instant::now() + Duration::from_secs(3)));
+        self.handover = Some((
+            Vec::new(),
+            tokio::time::Instant::now() + Duration::from_secs(3),
+        ));
     }
 
     /// Ends the handover window and sends what waited, on the transport now current.
@@ -389,11 +440,19 @@ impl Session {
         if !self.http && !self.started {
             return;
         }
-        let (Some(stream), Some(tracks)) = (&self.target, &self.tracks) else { return };
+        let (Some(stream), Some(tracks)) = (&self.target, &self.tracks) else {
+            return;
+        };
         if stream.is_closed() {
             return;
         }
-        let a = sfu::attach(&self.shared.registry, stream, tracks, self.shared.cfg.subscriber_queue).await;
+        let a = sfu::attach(
+            &self.shared.registry,
+            stream,
+            tracks,
+            self.shared.cfg.subscriber_queue,
+        )
+        .await;
         self.attachment = Some(a);
     }
 
@@ -415,11 +474,15 @@ impl Session {
                 }
             }
             dc::ClientMessage::Unpublish { stream } => {
-                if self.role == Some(Role::Publisher) && (stream == self.name || stream.is_empty()) {
+                if self.role == Some(Role::Publisher) && (stream == self.name || stream.is_empty())
+                {
                     self.send(&ServerMessage::stopping(&self.name, None)).await;
                     self.teardown().await;
                 } else {
-                    self.error(&format!("Unpublish failed: {stream} is not published on this connection")).await;
+                    self.error(&format!(
+                        "Unpublish failed: {stream} is not published on this connection"
+                    ))
+                    .await;
                 }
             }
             dc::ClientMessage::SwitchChannel { label } => {
@@ -436,15 +499,21 @@ impl Session {
             }
             dc::ClientMessage::CallAdapter(c) => {
                 let id = c.id.clone().unwrap_or_default();
-                let reply = RpcReply::err(id, json!(format!("Method {} is not supported", c.call.method)));
-                self.send_text(serde_json::to_string(&reply).unwrap_or_default(), false).await;
+                let reply = RpcReply::err(
+                    id,
+                    json!(format!("Method {} is not supported", c.call.method)),
+                );
+                self.send_text(serde_json::to_string(&reply).unwrap_or_default(), false)
+                    .await;
             }
             dc::ClientMessage::LeaveGroup { group, .. } => {
                 self.send(&ServerMessage::leaving_group(&group)).await;
                 self.teardown().await;
             }
             dc::ClientMessage::Mute(_) | dc::ClientMessage::Stats(_) => {}
-            dc::ClientMessage::Log(l) => tracing::debug!(level = ?l.log, "client log: {}", l.message),
+            dc::ClientMessage::Log(l) => {
+                tracing::debug!(level = ?l.log, "client log: {}", l.message)
+            }
         }
     }
 
@@ -454,11 +523,16 @@ impl Session {
         }
         if let Some(p) = &self.path_stream {
             if p != stream {
-                return Err(format!("The stream name {stream} does not match the connection's stream {p}"));
+                return Err(format!(
+                    "The stream name {stream} does not match the connection's stream {p}"
+                ));
             }
         }
         if !self.name.is_empty() && self.name != stream {
-            return Err(format!("The stream name {stream} does not match this session's stream {}", self.name));
+            return Err(format!(
+                "The stream name {stream} does not match this session's stream {}",
+                self.name
+            ));
         }
         Ok(())
     }
@@ -487,12 +561,15 @@ impl Session {
                     return self.error(&e).await;
                 }
                 if self.role == Some(Role::Subscriber) || self.pc.is_some() {
-                    return self.error("An offer was already handled on this connection").await;
+                    return self
+                        .error("An offer was already handled on this connection")
+                        .await;
                 }
                 match self.accept_offer(&m.stream, &m.data.sdp.sdp, false).await {
                     Ok(answer) => self.send_ws(&ServerMessage::answer(answer, None)),
                     Err(LocalSmError::AlreadyPublished(g)) => {
-                        self.error(&format!("Stream {g} is already being published")).await
+                        self.error(&format!("Stream {g} is already being published"))
+                            .await
                     }
                     Err(e) => self.error(&e.to_string()).await,
                 }
@@ -502,7 +579,9 @@ impl Session {
                     return self.error(&e).await;
                 }
                 if self.pc.is_some() {
-                    return self.error("An offer was already sent on this connection").await;
+                    return self
+                        .error("An offer was already sent on this connection")
+                        .await;
                 }
                 self.request_id = m.request_id.clone();
                 match self.make_offer(&m.stream, false).await {
@@ -568,7 +647,8 @@ impl Session {
                 self.attach_if_ready().await;
             }
             ws::ClientMessage::JoinGroup(_) => {
-                self.error("Conference groups are not supported by the built-in server").await;
+                self.error("Conference groups are not supported by the built-in server")
+                    .await;
             }
             ws::ClientMessage::Transport(m) => self.on_transport_message(m).await,
         }
@@ -622,7 +702,11 @@ impl Session {
         match ev {
             PeerEvent::Candidate(c) => {
                 if !self.http {
-                    let ic = IceCandidate::new(c.candidate, c.sdp_mid.or(Some("0".into())), c.sdp_mline_index.or(Some(0)));
+                    let ic = IceCandidate::new(
+                        c.candidate,
+                        c.sdp_mid.or(Some("0".into())),
+                        c.sdp_mline_index.or(Some(0)),
+                    );
                     self.send_ws(&ServerMessage::candidate(ic, true));
                 }
             }
@@ -642,7 +726,9 @@ impl Session {
                         t.request_keyframe();
                     }
                 }
-                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => self.teardown().await,
+                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                    self.teardown().await
+                }
                 _ => {}
             },
             PeerEvent::DataChannel(dc) => self.spawn_dc_reader(dc),
@@ -664,7 +750,11 @@ impl Session {
     // ------------------------------------------------------------------ drivers
 
     /// Runs a legacy WebSocket session until the client leaves.
-    pub async fn run_ws(mut self, out: mpsc::UnboundedSender<WsOut>, mut input: mpsc::UnboundedReceiver<WsIn>) {
+    pub async fn run_ws(
+        mut self,
+        out: mpsc::UnboundedSender<WsOut>,
+        mut input: mpsc::UnboundedReceiver<WsIn>,
+    ) {
         self.ws_out = Some(out);
         self.send_ws(&ServerMessage::connect_success());
         let deadline = tokio::time::sleep(self.shared.cfg.session_timeout);

@@ -11,7 +11,9 @@ use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -67,7 +69,12 @@ pub struct Stream {
 }
 
 impl Stream {
-    fn new(guid: String, name: String, video: Option<Negotiated>, audio: Option<Negotiated>) -> Self {
+    fn new(
+        guid: String,
+        name: String,
+        video: Option<Negotiated>,
+        audio: Option<Negotiated>,
+    ) -> Self {
         let (keyframe_tx, keyframe_rx) = mpsc::channel(1);
         Stream {
             guid,
@@ -102,7 +109,10 @@ impl Stream {
         self.packets_in.fetch_add(1, Ordering::Relaxed);
         let Ok(subs) = self.subs.read() else { return };
         for s in subs.iter() {
-            match s.media.try_send(Forwarded { kind, pkt: pkt.clone() }) {
+            match s.media.try_send(Forwarded {
+                kind,
+                pkt: pkt.clone(),
+            }) {
                 Ok(()) => {
                     s.delivered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -176,7 +186,10 @@ impl Registry {
     }
 
     pub fn guids(&self) -> Vec<String> {
-        self.streams.lock().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+        self.streams
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn publish(
@@ -186,7 +199,10 @@ impl Registry {
         video: Option<Negotiated>,
         audio: Option<Negotiated>,
     ) -> Result<Arc<Stream>> {
-        let mut map = self.streams.lock().map_err(|_| LocalSmError::ShuttingDown)?;
+        let mut map = self
+            .streams
+            .lock()
+            .map_err(|_| LocalSmError::ShuttingDown)?;
         if map.contains_key(guid) {
             return Err(LocalSmError::AlreadyPublished(guid.to_owned()));
         }
@@ -199,7 +215,10 @@ impl Registry {
     /// Removes the stream (if it is still this one) and notifies its subscribers.
     pub fn unpublish(&self, stream: &Arc<Stream>) {
         if let Ok(mut map) = self.streams.lock() {
-            if map.get(&stream.guid).is_some_and(|s| Arc::ptr_eq(s, stream)) {
+            if map
+                .get(&stream.guid)
+                .is_some_and(|s| Arc::ptr_eq(s, stream))
+            {
                 map.remove(&stream.guid);
                 tracing::info!(stream = %stream.guid, "unpublished");
             }
@@ -208,7 +227,11 @@ impl Registry {
     }
 
     pub fn unpublish_all(&self) {
-        let all: Vec<_> = self.streams.lock().map(|mut m| m.drain().map(|(_, s)| s).collect()).unwrap_or_default();
+        let all: Vec<_> = self
+            .streams
+            .lock()
+            .map(|mut m| m.drain().map(|(_, s)| s).collect())
+            .unwrap_or_default();
         for s in all {
             s.close();
         }
@@ -234,7 +257,10 @@ pub fn spawn_ingest(stream: Arc<Stream>, track: Arc<dyn TrackRemote>) {
                             break;
                         }
                         let media_ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-                        let pli = PictureLossIndication { sender_ssrc: 0, media_ssrc };
+                        let pli = PictureLossIndication {
+                            sender_ssrc: 0,
+                            media_ssrc,
+                        };
                         if t.write_rtcp(vec![Box::new(pli)]).await.is_err() {
                             break;
                         }
@@ -266,7 +292,11 @@ struct OutTrack {
     sender: Arc<dyn RtpSender>,
 }
 
-fn local_track(stream: &Stream, kind: MediaKind, n: &Negotiated) -> (Arc<TrackLocalStaticRTP>, u32) {
+fn local_track(
+    stream: &Stream,
+    kind: MediaKind,
+    n: &Negotiated,
+) -> (Arc<TrackLocalStaticRTP>, u32) {
     let ssrc = rand::random::<u32>();
     let (rk, label) = match kind {
         MediaKind::Video => (RtpCodecKind::Video, "video"),
@@ -279,7 +309,10 @@ fn local_track(stream: &Stream, kind: MediaKind, n: &Negotiated) -> (Arc<TrackLo
         label.to_owned(),
         rk,
         vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
             codec: n.codec.clone(),
             ..Default::default()
         }],
@@ -290,16 +323,30 @@ fn local_track(stream: &Stream, kind: MediaKind, n: &Negotiated) -> (Arc<TrackLo
 impl SubTracks {
     /// Adds one sendonly track per published kind (video first, then audio, as Red5 offers).
     pub async fn add_to(pc: &Arc<dyn PeerConnection>, stream: &Stream) -> Result<SubTracks> {
-        let mut out = SubTracks { video: None, audio: None };
+        let mut out = SubTracks {
+            video: None,
+            audio: None,
+        };
         if let Some(v) = &stream.video {
             let (track, ssrc) = local_track(stream, MediaKind::Video, v);
             let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-            out.video = Some(OutTrack { track, ssrc, sender });
+            out.video = Some(OutTrack {
+                track,
+                ssrc,
+                sender,
+            });
         }
-        let a = stream.audio.clone().unwrap_or(Negotiated { codec: crate::peer::opus_codec(), payload_type: 111 });
+        let a = stream.audio.clone().unwrap_or(Negotiated {
+            codec: crate::peer::opus_codec(),
+            payload_type: 111,
+        });
         let (track, ssrc) = local_track(stream, MediaKind::Audio, &a);
         let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
-        out.audio = Some(OutTrack { track, ssrc, sender });
+        out.audio = Some(OutTrack {
+            track,
+            ssrc,
+            sender,
+        });
         Ok(out)
     }
 }
@@ -329,9 +376,21 @@ pub async fn attach(
     let (media_tx, mut media_rx) = mpsc::channel::<Forwarded>(queue.max(8));
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let mut outs: Vec<(MediaKind, Arc<TrackLocalStaticRTP>, u32, Option<u8>)> = Vec::new();
-    for (kind, t) in [(MediaKind::Video, &tracks.video), (MediaKind::Audio, &tracks.audio)] {
-        if let Some(OutTrack { track, ssrc, sender }) = t {
-            let pt = sender.get_parameters().await.ok().and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type));
+    for (kind, t) in [
+        (MediaKind::Video, &tracks.video),
+        (MediaKind::Audio, &tracks.audio),
+    ] {
+        if let Some(OutTrack {
+            track,
+            ssrc,
+            sender,
+        }) = t
+        {
+            let pt = sender
+                .get_parameters()
+                .await
+                .ok()
+                .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type));
             outs.push((kind, track.clone(), *ssrc, pt));
             let weak = Arc::downgrade(stream);
             let track = track.clone();
@@ -362,7 +421,9 @@ pub async fn attach(
     let link_w = Arc::downgrade(&link);
     tokio::spawn(async move {
         while let Some(Forwarded { kind, mut pkt }) = media_rx.recv().await {
-            let Some((_, track, ssrc, pt)) = outs.iter().find(|o| o.0 == kind) else { continue };
+            let Some((_, track, ssrc, pt)) = outs.iter().find(|o| o.0 == kind) else {
+                continue;
+            };
             pkt.header.ssrc = *ssrc;
             if let Some(pt) = pt {
                 pkt.header.payload_type = *pt;
@@ -380,15 +441,27 @@ pub async fn attach(
         subs.push(link);
     }
     stream.request_keyframe();
-    Attachment { id, stream: stream.clone(), ctl: ctl_rx }
+    Attachment {
+        id,
+        stream: stream.clone(),
+        ctl: ctl_rx,
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn link(id: u64, cap: usize) -> (Arc<SubLink>, mpsc::Receiver<Forwarded>, mpsc::UnboundedReceiver<SubCtl>) {
+    fn link(
+        id: u64,
+        cap: usize,
+    ) -> (
+        Arc<SubLink>,
+        mpsc::Receiver<Forwarded>,
+        mpsc::UnboundedReceiver<SubCtl>,
+    ) {
         let (media, mrx) = mpsc::channel(cap);
         let (ctl, crx) = mpsc::unbounded_channel();
         let l = Arc::new(SubLink {
@@ -443,12 +516,18 @@ mod tests {
     async fn relay_keeps_the_latest_metadata_and_unpublish_notifies() {
         let reg = Registry::default();
         let s = reg.publish("live/s", "s", None, None).unwrap();
-        assert!(matches!(reg.publish("live/s", "s", None, None), Err(LocalSmError::AlreadyPublished(_))));
+        assert!(matches!(
+            reg.publish("live/s", "s", None, None),
+            Err(LocalSmError::AlreadyPublished(_))
+        ));
         let (l, _m, mut ctl) = link(1, 8);
         s.subs.write().unwrap().push(l);
         assert!(s.latest_metadata().is_none());
         s.relay(Invoke::metadata(json!({"v": 1})));
-        s.relay(Invoke { method: "onCue".into(), ..Invoke::metadata(json!({"c": 1})) });
+        s.relay(Invoke {
+            method: "onCue".into(),
+            ..Invoke::metadata(json!({"c": 1}))
+        });
         s.relay(Invoke::metadata(json!({"v": 2})));
         assert_eq!(s.latest_metadata().unwrap().data, json!({"v": 2}));
         for want in [json!({"v": 1}), json!({"c": 1}), json!({"v": 2})] {

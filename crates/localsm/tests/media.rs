@@ -1,6 +1,7 @@
 //! End to end through the SFU with real webrtc-rs clients: WHIP publisher → server → WHEP and
 //! WS subscribers; RTP arrives, metadata is relayed (and replayed to late joiners), unpublish
 //! is announced.
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 mod common;
 
@@ -8,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use red5_localsm::{LocalServer, ServerConfig, ServerHandle};
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
-use red5_localsm::{LocalServer, ServerConfig, ServerHandle};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
@@ -39,15 +40,27 @@ async fn whip_publish(s: &ServerHandle, path: &str) -> Publisher {
     let (pc, mut ev) = client_peer().await;
     let dc = pc.create_data_channel("red5pro", None).await.unwrap();
     let track = h264_track(0x0102_0304);
-    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await.unwrap();
+    let sender = pc
+        .add_track(track.clone() as Arc<dyn TrackLocal>)
+        .await
+        .unwrap();
     let offer = pc.create_offer(None).await.unwrap();
     pc.set_local_description(offer).await.unwrap();
     let mut keep = Vec::new();
     wait_gathered(&mut ev, &mut keep).await;
     let offer = pc.local_description().await.unwrap().sdp;
-    let r = http(&s.base_url(), "POST", path, &[("Content-Type", "application/sdp")], &offer).await;
+    let r = http(
+        &s.base_url(),
+        "POST",
+        path,
+        &[("Content-Type", "application/sdp")],
+        &offer,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    pc.set_remote_description(RTCSessionDescription::answer(r.body).unwrap()).await.unwrap();
+    pc.set_remote_description(RTCSessionDescription::answer(r.body).unwrap())
+        .await
+        .unwrap();
     // Wait until connected, then stream 30 fps until stopped.
     loop {
         match ev.recv().await.unwrap() {
@@ -65,9 +78,18 @@ async fn whip_publish(s: &ServerHandle, path: &str) -> Publisher {
             if stop_rx.try_recv().is_ok() {
                 break;
             }
-            let f = fake_h264_frame(i, if i % 30 == 0 { 20_000 } else { 3_000 });
-            let s = Sample { data: f, duration: Duration::from_millis(33), ..Sample::new(std::time::Instant::now()) };
-            if track.sample_writer(0x0102_0304, pt).write_sample(&s).await.is_err() {
+            let f = fake_h264_frame(i, if i.is_multiple_of(30) { 20_000 } else { 3_000 });
+            let s = Sample {
+                data: f,
+                duration: Duration::from_millis(33),
+                ..Sample::new(std::time::Instant::now())
+            };
+            if track
+                .sample_writer(0x0102_0304, pt)
+                .write_sample(&s)
+                .await
+                .is_err()
+            {
                 break;
             }
             i += 1;
@@ -89,30 +111,59 @@ async fn whep_subscribe(s: &ServerHandle, path: &str) -> Subscriber {
     for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
         pc.add_transceiver_from_kind(
             kind,
-            Some(RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() }),
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
         )
         .await
         .unwrap();
     }
     let dc = pc.create_data_channel("red5pro", None).await.unwrap();
     let dc_rx = dc_texts(dc);
-    let r = http(&s.base_url(), "POST", path, &[("Content-Type", "application/sdp")], "").await;
+    let r = http(
+        &s.base_url(),
+        "POST",
+        path,
+        &[("Content-Type", "application/sdp")],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.body.contains("a=ice-options:trickle"));
     assert!(r.body.contains("o=red5pro "));
     let loc = r.header("location").unwrap().to_owned();
-    let query = path.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    let query = path
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
     let resource = format!("{loc}{query}");
-    pc.set_remote_description(RTCSessionDescription::offer(r.body).unwrap()).await.unwrap();
+    pc.set_remote_description(RTCSessionDescription::offer(r.body).unwrap())
+        .await
+        .unwrap();
     let answer = pc.create_answer(None).await.unwrap();
     pc.set_local_description(answer).await.unwrap();
     let mut keep = Vec::new();
     wait_gathered(&mut ev, &mut keep).await;
     let local = pc.local_description().await.unwrap().sdp;
-    let r = http(&s.base_url(), "PATCH", &resource, &[("Content-Type", "application/sdp")], &local).await;
+    let r = http(
+        &s.base_url(),
+        "PATCH",
+        &resource,
+        &[("Content-Type", "application/sdp")],
+        &local,
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", r.body);
     let frag = red5_signal::whip::SdpFrag::from_local_sdp(&local).to_body();
-    let r = http(&s.base_url(), "PATCH", &resource, &[("Content-Type", "application/trickle-ice-sdpfrag")], &frag).await;
+    let r = http(
+        &s.base_url(),
+        "PATCH",
+        &resource,
+        &[("Content-Type", "application/trickle-ice-sdpfrag")],
+        &frag,
+    )
+    .await;
     assert_eq!(r.status, 204);
     let (rtp_tx, rtp) = mpsc::unbounded_channel();
     let mut pending = keep;
@@ -138,18 +189,31 @@ async fn whep_subscribe(s: &ServerHandle, path: &str) -> Subscriber {
             }
         }
     });
-    Subscriber { _pc: pc, rtp, dc: dc_rx }
+    Subscriber {
+        _pc: pc,
+        rtp,
+        dc: dc_rx,
+    }
 }
 
 async fn recv_rtp(sub: &mut Subscriber, n: usize) {
     for _ in 0..n {
-        tokio::time::timeout(Duration::from_secs(20), sub.rtp.recv()).await.expect("RTP in time").unwrap();
+        tokio::time::timeout(Duration::from_secs(20), sub.rtp.recv())
+            .await
+            .expect("RTP in time")
+            .unwrap();
     }
 }
 
-async fn dc_json_until(rx: &mut mpsc::UnboundedReceiver<String>, pred: impl Fn(&Value) -> bool) -> Value {
+async fn dc_json_until(
+    rx: &mut mpsc::UnboundedReceiver<String>,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     loop {
-        let t = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("DC message in time").unwrap();
+        let t = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("DC message in time")
+            .unwrap();
         if let Ok(v) = serde_json::from_str::<Value>(&t) {
             if pred(&v) {
                 return v;
@@ -160,7 +224,10 @@ async fn dc_json_until(rx: &mut mpsc::UnboundedReceiver<String>, pred: impl Fn(&
 
 async fn wait_dc_open(rx: &mut mpsc::UnboundedReceiver<String>) {
     loop {
-        let t = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("DC open in time").unwrap();
+        let t = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("DC open in time")
+            .unwrap();
         if t == "<open>" {
             return;
         }
@@ -170,28 +237,57 @@ async fn wait_dc_open(rx: &mut mpsc::UnboundedReceiver<String>) {
 #[tokio::test]
 async fn whip_to_whep_media_metadata_and_unpublish() {
     let s = LocalServer::start(ServerConfig::default()).await.unwrap();
-    let publisher = whip_publish(&s, "/as/v1/proxy/whip/live/room1/cam?signal=true&mode=live&keyFramerate=3000").await;
+    let publisher = whip_publish(
+        &s,
+        "/as/v1/proxy/whip/live/room1/cam?signal=true&mode=live&keyFramerate=3000",
+    )
+    .await;
     let mut pub_dc = dc_texts(publisher.dc.clone());
     wait_dc_open(&mut pub_dc).await;
 
-    let mut early = whep_subscribe(&s, "/as/v1/proxy/whep/live/room1/cam?requestId=sub-early&signal=true").await;
+    let mut early = whep_subscribe(
+        &s,
+        "/as/v1/proxy/whep/live/room1/cam?requestId=sub-early&signal=true",
+    )
+    .await;
     recv_rtp(&mut early, 20).await;
     wait_dc_open(&mut early.dc).await;
     assert_eq!(s.subscriber_count("live/room1/cam"), 1);
 
     // Double POST with the same requestId.
-    let r = http(&s.base_url(), "POST", "/as/v1/proxy/whep/live/room1/cam?requestId=sub-early", &[], "").await;
-    assert_eq!((r.status, r.body.as_str()), (400, "Offer already sent, double POST assumed."));
+    let r = http(
+        &s.base_url(),
+        "POST",
+        "/as/v1/proxy/whep/live/room1/cam?requestId=sub-early",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (400, "Offer already sent, double POST assumed.")
+    );
 
     // Metadata twice: the late joiner must get the latest.
     for text in ["first", "second ✓"] {
         let m = json!({"send":{"method":"onMetaData","data":{"metadata": text}}});
-        publisher.dc.send_text(&serde_json::to_string_pretty(&m).unwrap()).await.unwrap();
+        publisher
+            .dc
+            .send_text(&serde_json::to_string_pretty(&m).unwrap())
+            .await
+            .unwrap();
         let v = dc_json_until(&mut early.dc, |v| v["type"] == "metadata").await;
-        assert_eq!(v, json!({"type":"metadata","method":"onMetaData","data":{"metadata": text}}));
+        assert_eq!(
+            v,
+            json!({"type":"metadata","method":"onMetaData","data":{"metadata": text}})
+        );
     }
     // Any other method is relayed too.
-    publisher.dc.send_text(r#"{"send":{"method":"onCue","data":{"n":1}}}"#).await.unwrap();
+    publisher
+        .dc
+        .send_text(r#"{"send":{"method":"onCue","data":{"n":1}}}"#)
+        .await
+        .unwrap();
     let v = dc_json_until(&mut early.dc, |v| v["method"] == "onCue").await;
     assert_eq!(v["data"], json!({"n":1}));
 
@@ -203,11 +299,21 @@ async fn whip_to_whep_media_metadata_and_unpublish() {
 
     // Unpublish (WHIP DELETE): subscribers are told on their data channel.
     let _ = publisher.stop.send(());
-    let r = http(&s.base_url(), "DELETE", "/as/v1/proxy/whip/live/room1/cam", &[], "").await;
+    let r = http(
+        &s.base_url(),
+        "DELETE",
+        "/as/v1/proxy/whip/live/room1/cam",
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(r.status, 200);
     for sub in [&mut early, &mut late] {
         let v = dc_json_until(&mut sub.dc, |v| v["data"]["status"].is_string()).await;
-        assert_eq!(v, json!({"data":{"status":"NetStream.Play.UnpublishNotify"}}));
+        assert_eq!(
+            v,
+            json!({"data":{"status":"NetStream.Play.UnpublishNotify"}})
+        );
     }
     assert!(s.published_streams().is_empty());
     let _ = publisher.pc.close().await;

@@ -12,7 +12,8 @@ use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -21,14 +22,17 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceGatheringState, RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder,
 };
 
 type BoxErr = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> Result<(), BoxErr> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     if std::env::args().nth(1).as_deref() == Some("--serve") {
         return rt.block_on(serve());
     }
@@ -83,7 +87,13 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn http(base: &str, method: &str, path: &str, ctype: &str, body: &str) -> Result<(u16, String, String), BoxErr> {
+async fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    ctype: &str,
+    body: &str,
+) -> Result<(u16, String, String), BoxErr> {
     let host = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(host).await?;
     let req = format!(
@@ -95,10 +105,17 @@ async fn http(base: &str, method: &str, path: &str, ctype: &str, body: &str) -> 
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let location = head
         .lines()
-        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or_else(|| l.strip_prefix("Location: "))
+        })
         .unwrap_or("")
         .to_owned();
     Ok((status, location, rest.to_owned()))
@@ -134,14 +151,21 @@ fn h264() -> RTCRtpCodec {
         mime_type: MIME_TYPE_H264.into(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .into(),
         rtcp_feedback: vec![],
     }
 }
 
 async fn peer() -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<Ev>), BoxErr> {
     let mut m = MediaEngine::default();
-    m.register_codec(RTCRtpCodecParameters { rtp_codec: h264(), payload_type: 102 }, RtpCodecKind::Video)?;
+    m.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: h264(),
+            payload_type: 102,
+        },
+        RtpCodecKind::Video,
+    )?;
     let opus = RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.into(),
         clock_rate: 48_000,
@@ -149,9 +173,17 @@ async fn peer() -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<Ev>)
         sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
         rtcp_feedback: vec![],
     };
-    m.register_codec(RTCRtpCodecParameters { rtp_codec: opus, payload_type: 111 }, RtpCodecKind::Audio)?;
+    m.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus,
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )?;
     let reg = register_default_interceptors(Registry::new(), &mut m)?;
-    let se = SettingEngineBuilder::new().with_network_types(vec![rtc::ice::network_type::NetworkType::Udp4]).build();
+    let se = SettingEngineBuilder::new()
+        .with_network_types(vec![rtc::ice::network_type::NetworkType::Udp4])
+        .build();
     let (tx, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(m)
@@ -191,7 +223,10 @@ async fn publish(base: &str, stream: &str) -> Result<Publisher, BoxErr> {
             "video".into(),
             RtpCodecKind::Video,
             vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(0x5eed), ..Default::default() },
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(0x5eed),
+                    ..Default::default()
+                },
                 codec: h264(),
                 ..Default::default()
             }],
@@ -200,15 +235,34 @@ async fn publish(base: &str, stream: &str) -> Result<Publisher, BoxErr> {
     let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal>).await?;
     let o = pc.create_offer(None).await?;
     pc.set_local_description(o).await?;
-    until(&mut rx, |e| matches!(e, Ev::Gathered)).await.ok_or("publisher gathering")?;
+    until(&mut rx, |e| matches!(e, Ev::Gathered))
+        .await
+        .ok_or("publisher gathering")?;
     let offer = pc.local_description().await.ok_or("no offer")?.sdp;
-    let (st, _, answer) = http(base, "POST", &format!("/live/whip/endpoint/{stream}"), "application/sdp", &offer).await?;
+    let (st, _, answer) = http(
+        base,
+        "POST",
+        &format!("/live/whip/endpoint/{stream}"),
+        "application/sdp",
+        &offer,
+    )
+    .await?;
     if st != 201 {
         return Err(format!("WHIP POST {st}: {answer}").into());
     }
-    pc.set_remote_description(RTCSessionDescription::answer(answer)?).await?;
-    until(&mut rx, |e| matches!(e, Ev::Connected)).await.ok_or("publisher connect")?;
-    let pt = sender.get_parameters().await?.rtp_parameters.codecs.first().ok_or("no codec")?.payload_type;
+    pc.set_remote_description(RTCSessionDescription::answer(answer)?)
+        .await?;
+    until(&mut rx, |e| matches!(e, Ev::Connected))
+        .await
+        .ok_or("publisher connect")?;
+    let pt = sender
+        .get_parameters()
+        .await?
+        .rtp_parameters
+        .codecs
+        .first()
+        .ok_or("no codec")?
+        .payload_type;
     Ok(Publisher { pc, track, pt })
 }
 
@@ -222,7 +276,10 @@ struct Sub {
 async fn subscribe(base: &str, stream: &str, id: usize) -> Result<Sub, BoxErr> {
     let (pc, mut rx) = peer().await?;
     for k in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-        let init = RTCRtpTransceiverInit { direction: RTCRtpTransceiverDirection::Recvonly, ..Default::default() };
+        let init = RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            ..Default::default()
+        };
         pc.add_transceiver_from_kind(k, Some(init)).await?;
     }
     let path = format!("/live/whep/endpoint/{stream}?requestId=bench-{id}");
@@ -231,10 +288,13 @@ async fn subscribe(base: &str, stream: &str, id: usize) -> Result<Sub, BoxErr> {
         return Err(format!("WHEP POST {st}: {offer}").into());
     }
     let resource = format!("{}?requestId=bench-{id}", loc.trim());
-    pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
+    pc.set_remote_description(RTCSessionDescription::offer(offer)?)
+        .await?;
     let a = pc.create_answer(None).await?;
     pc.set_local_description(a).await?;
-    until(&mut rx, |e| matches!(e, Ev::Gathered)).await.ok_or("subscriber gathering")?;
+    until(&mut rx, |e| matches!(e, Ev::Gathered))
+        .await
+        .ok_or("subscriber gathering")?;
     let answer = pc.local_description().await.ok_or("no answer")?.sdp;
     let (st, _, body) = http(base, "PATCH", &resource, "application/sdp", &answer).await?;
     if st != 204 {
@@ -264,13 +324,18 @@ async fn subscribe(base: &str, stream: &str, id: usize) -> Result<Sub, BoxErr> {
             }
         }
     });
-    Ok(Sub { pc, resource, frames, first })
+    Ok(Sub {
+        pc,
+        resource,
+        frames,
+        first,
+    })
 }
 
 /// A synthetic 720p30 2.5 Mbit/s H.264 stream: a 60 KB IDR every 2 s, P frames sized so the
 /// average hits the bitrate.
 fn frame(i: u64) -> bytes::Bytes {
-    let idr = i % 60 == 0;
+    let idr = i.is_multiple_of(60);
     let len = if idr { 60_000 } else { 8_500 };
     let mut v = vec![0u8, 0, 0, 1, if idr { 0x65 } else { 0x41 }];
     let mut x = 0x9e37_79b9u32 ^ i as u32;
@@ -288,7 +353,11 @@ async fn pump(p: &Publisher, secs: u64) -> u64 {
     let n = secs * 30;
     for i in 0..n {
         tick.tick().await;
-        let s = Sample { data: frame(i), duration: Duration::from_micros(33_333), ..Sample::new(Instant::now()) };
+        let s = Sample {
+            data: frame(i),
+            duration: Duration::from_micros(33_333),
+            ..Sample::new(Instant::now())
+        };
         let _ = p.track.sample_writer(0x5eed, p.pt).write_sample(&s).await;
     }
     n
@@ -305,7 +374,11 @@ async fn bench() -> Result<(), BoxErr> {
         let p = publish(&srv.base, &stream).await?;
         let sub = subscribe(&srv.base, &stream, run).await?;
         let first = sub.first.clone();
-        let pump_p = Publisher { pc: p.pc.clone(), track: p.track.clone(), pt: p.pt };
+        let pump_p = Publisher {
+            pc: p.pc.clone(),
+            track: p.track.clone(),
+            pt: p.pt,
+        };
         let pumping = tokio::spawn(async move { pump(&pump_p, 5).await });
         tokio::time::timeout(Duration::from_secs(10), first.notified()).await?;
         firsts.push(t0.elapsed().as_secs_f64() * 1e3);
@@ -325,11 +398,16 @@ async fn bench() -> Result<(), BoxErr> {
             subs.push(subscribe(&srv.base, &stream, 1000 * (k + 1) + i).await?);
         }
         for s in &subs {
-            tokio::time::timeout(Duration::from_secs(20), s.first.notified()).await.ok();
+            tokio::time::timeout(Duration::from_secs(20), s.first.notified())
+                .await
+                .ok();
         }
         // Warm-up second, then measure.
         pump(&p, 1).await;
-        let base_frames: Vec<u64> = subs.iter().map(|s| s.frames.load(Ordering::Relaxed)).collect();
+        let base_frames: Vec<u64> = subs
+            .iter()
+            .map(|s| s.frames.load(Ordering::Relaxed))
+            .collect();
         let cpu0 = cpu_seconds(srv.pid);
         let t0 = Instant::now();
         let sent = pump(&p, 10).await;
@@ -359,12 +437,18 @@ async fn bench() -> Result<(), BoxErr> {
 
     // 3. memory across 100 connect/disconnect cycles of a subscriber.
     let p = publish(&srv.base, "mem").await?;
-    let pump_p = Publisher { pc: p.pc.clone(), track: p.track.clone(), pt: p.pt };
+    let pump_p = Publisher {
+        pc: p.pc.clone(),
+        track: p.track.clone(),
+        pt: p.pt,
+    };
     let pumping = tokio::spawn(async move { pump(&pump_p, 600).await });
     let mut marks = Vec::new();
     for i in 0..100 {
         let s = subscribe(&srv.base, "mem", 90_000 + i).await?;
-        tokio::time::timeout(Duration::from_secs(10), s.first.notified()).await.ok();
+        tokio::time::timeout(Duration::from_secs(10), s.first.notified())
+            .await
+            .ok();
         let _ = http(&srv.base, "DELETE", &s.resource, "text/plain", "").await;
         let _ = s.pc.close().await;
         if [0, 9, 49, 99].contains(&i) {
@@ -373,8 +457,14 @@ async fn bench() -> Result<(), BoxErr> {
         }
     }
     pumping.abort();
-    let m: Vec<String> = marks.iter().map(|(i, k)| format!("after {i}: {:.1} MiB", *k as f64 / 1024.0)).collect();
-    println!("| server RSS across 100 subscriber connect/disconnect cycles | {} |", m.join(", "));
+    let m: Vec<String> = marks
+        .iter()
+        .map(|(i, k)| format!("after {i}: {:.1} MiB", *k as f64 / 1024.0))
+        .collect();
+    println!(
+        "| server RSS across 100 subscriber connect/disconnect cycles | {} |",
+        m.join(", ")
+    );
     drop(srv.child);
     Ok(())
 }

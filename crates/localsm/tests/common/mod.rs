@@ -16,9 +16,9 @@ use tokio_tungstenite::tungstenite::Message;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
-    SettingEngineBuilder,
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCIceCandidateInit, RTCIceGatheringState,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
 
 pub struct HttpResponse {
@@ -32,15 +32,26 @@ impl HttpResponse {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
     }
     pub fn header(&self, k: &str) -> Option<&str> {
-        self.headers.get(&k.to_ascii_lowercase()).map(String::as_str)
+        self.headers
+            .get(&k.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
 /// One request on a fresh connection (`Connection: close`).
-pub async fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+pub async fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpResponse {
     let host = base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -48,21 +59,38 @@ pub async fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)]
     req.push_str(body);
     s.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf)).await.expect("HTTP response in time").unwrap();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("HTTP response in time")
+        .unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let mut lines = head.lines();
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: HashMap<String, String> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let body = if headers.get("transfer-encoding").is_some_and(|t| t.contains("chunked")) {
+    let body = if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.contains("chunked"))
+    {
         dechunk(rest)
     } else {
         rest.to_owned()
     };
-    HttpResponse { status, headers, body }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -73,15 +101,19 @@ fn dechunk(mut s: &str) -> String {
             break;
         }
         out.push_str(&rest[..n]);
-        s = &rest[n..].trim_start_matches("\r\n");
+        s = rest[n..].trim_start_matches("\r\n");
     }
     out
 }
 
-pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 pub async fn ws_connect(url: &str) -> Ws {
-    tokio_tungstenite::connect_async(url).await.expect("ws connect").0
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connect")
+        .0
 }
 
 pub async fn ws_send(ws: &mut Ws, v: Value) {
@@ -91,7 +123,9 @@ pub async fn ws_send(ws: &mut Ws, v: Value) {
 /// Next JSON text frame (pings skipped); None when the socket closed.
 pub async fn ws_next(ws: &mut Ws) -> Option<Value> {
     loop {
-        let m = tokio::time::timeout(Duration::from_secs(20), ws.next()).await.expect("ws frame in time")?;
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("ws frame in time")?;
         match m {
             Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).expect("json frame")),
             Ok(Message::Close(_)) | Err(_) => return None,
@@ -103,7 +137,9 @@ pub async fn ws_next(ws: &mut Ws) -> Option<Value> {
 /// Reads frames until one satisfies `pred`.
 pub async fn ws_until(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Value {
     loop {
-        let v = ws_next(ws).await.expect("socket closed before the expected frame");
+        let v = ws_next(ws)
+            .await
+            .expect("socket closed before the expected frame");
         if pred(&v) {
             return v;
         }
@@ -150,14 +186,22 @@ pub fn h264() -> RTCRtpCodec {
         mime_type: MIME_TYPE_H264.into(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into(),
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .into(),
         rtcp_feedback: vec![],
     }
 }
 
 pub async fn client_peer() -> (Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<Ev>) {
     let mut m = MediaEngine::default();
-    m.register_codec(RTCRtpCodecParameters { rtp_codec: h264(), payload_type: 102 }, RtpCodecKind::Video).unwrap();
+    m.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: h264(),
+            payload_type: 102,
+        },
+        RtpCodecKind::Video,
+    )
+    .unwrap();
     m.register_codec(
         RTCRtpCodecParameters {
             rtp_codec: RTCRtpCodec {
@@ -173,7 +217,9 @@ pub async fn client_peer() -> (Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<
     )
     .unwrap();
     let reg = register_default_interceptors(Registry::new(), &mut m).unwrap();
-    let se = SettingEngineBuilder::new().with_network_types(vec![rtc::ice::network_type::NetworkType::Udp4]).build();
+    let se = SettingEngineBuilder::new()
+        .with_network_types(vec![rtc::ice::network_type::NetworkType::Udp4])
+        .build();
     let (tx, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(m)
@@ -240,7 +286,9 @@ pub async fn ws_send_raw(ws: &mut Ws, t: &str) {
 }
 
 /// An H.264 sample track with a fixed SSRC, as a publisher would add.
-pub fn h264_track(ssrc: u32) -> Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample> {
+pub fn h264_track(
+    ssrc: u32,
+) -> Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample> {
     use rtc::media_stream::MediaStreamTrack;
     use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
     Arc::new(
@@ -252,7 +300,10 @@ pub fn h264_track(ssrc: u32) -> Arc<webrtc::media_stream::track_local::static_sa
                 "video".into(),
                 RtpCodecKind::Video,
                 vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
                     codec: h264(),
                     ..Default::default()
                 }],
