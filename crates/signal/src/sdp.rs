@@ -391,6 +391,48 @@ pub fn strip_extmap(desc: &mut SessionDescription) {
     desc.attributes.retain(|a| a.key != "extmap");
 }
 
+/// SDK14 `trickleIce:false`: the gathered offer without `a=ice-options:trickle`, with
+/// `a=end-of-candidates` after the last candidate of each section that has candidates.
+pub fn prepare_non_trickle_offer(desc: &mut SessionDescription) {
+    desc.attributes
+        .retain(|a| !(a.key == "ice-options" && a.value.as_deref() == Some("trickle")));
+    for m in &mut desc.media_descriptions {
+        m.attributes
+            .retain(|a| !(a.key == "ice-options" && a.value.as_deref() == Some("trickle")));
+        m.attributes.retain(|a| a.key != "end-of-candidates");
+        if let Some(last) = m.attributes.iter().rposition(|a| a.key == "candidate") {
+            m.attributes
+                .insert(last + 1, Attribute::new("end-of-candidates".into(), None));
+        }
+    }
+}
+
+/// SDK14 (Firefox fix): make the answer's `a=group:BUNDLE` list the mids in the offer's order.
+pub fn match_bundle_order(answer: &mut SessionDescription, offer: &SessionDescription) {
+    let Some(offer_group) = offer
+        .attributes
+        .iter()
+        .find(|a| a.key == "group")
+        .and_then(|a| a.value.clone())
+    else {
+        return;
+    };
+    if !offer_group.starts_with("BUNDLE") {
+        return;
+    }
+    let order: Vec<&str> = offer_group.split_whitespace().skip(1).collect();
+    for a in answer.attributes.iter_mut().filter(|a| a.key == "group") {
+        let Some(v) = &a.value else { continue };
+        if !v.starts_with("BUNDLE") {
+            continue;
+        }
+        let mids: Vec<&str> = v.split_whitespace().skip(1).collect();
+        let mut sorted: Vec<&str> = order.iter().copied().filter(|m| mids.contains(m)).collect();
+        sorted.extend(mids.iter().copied().filter(|m| !order.contains(m)));
+        a.value = Some(format!("BUNDLE {}", sorted.join(" ")));
+    }
+}
+
 /// Adds `a=ice-options:trickle` to every section that lacks it (SDK11 WHEP trickles only when
 /// the server offer carries it).
 pub fn ensure_ice_trickle(desc: &mut SessionDescription) {

@@ -829,3 +829,35 @@ fn backend_reconnects_after_abnormal_close_only() {
     assert!(!rest.contains(&BackendOutput::Connect));
     assert!(rest.contains(&BackendOutput::Event(BackendEvent::Stopped)));
 }
+
+#[test]
+fn whip_without_trickle_posts_the_full_offer_and_never_patches() {
+    let mut c = whip_cfg();
+    c.trickle = false;
+    c.post.signal = false;
+    let mut s = HttpSession::new(c);
+    s.start();
+    let r = req(&hdrain(&mut s));
+    s.handle_response(r.id, resp(204, &[], ""));
+    hdrain(&mut s);
+    s.set_local_offer(OFFER).unwrap();
+    let r = req(&hdrain(&mut s));
+    s.handle_response(r.id, resp(201, &[], "v=0 answer"));
+    let o = hdrain(&mut s);
+    assert!(!o.iter().any(|x| matches!(x, HttpOutput::Request(_))));
+    assert_eq!(
+        hevents(&o),
+        [
+            HttpEvent::RemoteAnswer {
+                sdp: "v=0 answer".into()
+            },
+            HttpEvent::TrickleComplete,
+            HttpEvent::Started
+        ]
+    );
+    // no data channel: messages are refused with a readable error
+    let e = s
+        .send_message(dc::ClientMessage::metadata_text("x"))
+        .unwrap_err();
+    assert!(e.to_string().contains("without a data channel"), "{e}");
+}

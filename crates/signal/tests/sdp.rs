@@ -216,3 +216,47 @@ fn invalid_sdp_is_a_typed_error() {
     assert!(e.to_string().contains("not valid SDP"), "{e}");
     assert!(sdp::parse("").is_err());
 }
+
+#[test]
+fn non_trickle_offer_and_bundle_order() {
+    let mut d = sdp::parse(&publisher_offer()).unwrap();
+    // pretend gathering added candidates to the first section
+    d.media_descriptions[0]
+        .attributes
+        .push(sdp::raw::description::common::Attribute::new(
+            "candidate".into(),
+            Some("1 1 udp 1 192.0.2.2 5 typ host".into()),
+        ));
+    sdp::prepare_non_trickle_offer(&mut d);
+    let out = sdp::write(&d);
+    assert!(!out.contains("a=ice-options:trickle"));
+    assert!(out.contains("a=candidate:1 1 udp 1 192.0.2.2 5 typ host\r\na=end-of-candidates\r\n"));
+    assert_eq!(out.matches("a=end-of-candidates").count(), 1);
+
+    let offer = sdp::parse(&server_offer()).unwrap();
+    let group = offer
+        .attributes
+        .iter()
+        .find(|a| a.key == "group")
+        .unwrap()
+        .value
+        .clone()
+        .unwrap();
+    let mut answer = offer.clone();
+    for a in answer.attributes.iter_mut().filter(|a| a.key == "group") {
+        let mut mids: Vec<&str> = group.split_whitespace().skip(1).collect();
+        mids.reverse();
+        a.value = Some(format!("BUNDLE {}", mids.join(" ")));
+    }
+    sdp::match_bundle_order(&mut answer, &offer);
+    assert_eq!(
+        answer
+            .attributes
+            .iter()
+            .find(|a| a.key == "group")
+            .unwrap()
+            .value
+            .as_deref(),
+        Some(group.as_str())
+    );
+}

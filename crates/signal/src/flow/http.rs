@@ -26,6 +26,9 @@ pub struct HttpConfig {
     pub post: PostOptions,
     /// WHEP: POST an empty body instead of an informational offer (SDK14 `postEmptyOffer`).
     pub post_empty_offer: bool,
+    /// WHIP: trickle candidates with PATCH (SDK15). `false` = the SDK14 alternative: the offer
+    /// already carries every candidate (see [`crate::sdp::prepare_non_trickle_offer`]), no PATCH.
+    pub trickle: bool,
     pub timeouts: Timeouts,
 }
 
@@ -37,6 +40,7 @@ impl HttpConfig {
             params: Vec::new(),
             post: PostOptions::default(),
             post_empty_offer: false,
+            trickle: true,
             timeouts: Timeouts::default(),
         }
     }
@@ -341,7 +345,14 @@ impl HttpSession {
                 match self.cfg.kind {
                     Kind::Whip => {
                         self.emit(HttpEvent::RemoteAnswer { sdp: resp.body });
-                        self.begin_gathering();
+                        if self.cfg.trickle {
+                            self.begin_gathering();
+                        } else {
+                            self.trickle_done = true;
+                            self.state = State::Connected;
+                            self.emit(HttpEvent::TrickleComplete);
+                            self.maybe_started();
+                        }
                     }
                     Kind::Whep => {
                         self.state = State::AwaitLocalAnswer;
