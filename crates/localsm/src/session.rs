@@ -101,6 +101,8 @@ pub struct Session {
     /// Between `DataChannel.Available` and `switchChannel` the client may already listen only
     /// to the data channel: messages wait here and go out on whichever transport wins.
     handover: Option<(Vec<String>, tokio::time::Instant)>,
+    /// After `unpublish`: when to close if the client does not.
+    grace: Option<tokio::time::Instant>,
     done: bool,
 }
 
@@ -152,6 +154,7 @@ impl Session {
             pending_tracks: Vec::new(),
             local_sdp_cache: String::new(),
             handover: None,
+            grace: None,
             done: false,
         }
     }
@@ -476,8 +479,13 @@ impl Session {
             dc::ClientMessage::Unpublish { stream } => {
                 if self.role == Some(Role::Publisher) && (stream == self.name || stream.is_empty())
                 {
+                    // End the stream now, but leave the client time to read "stopping" and close
+                    // its side; closing our peer connection at once would drop that message.
+                    if let Some(st) = self.stream.take() {
+                        self.shared.registry.unpublish(&st);
+                    }
                     self.send(&ServerMessage::stopping(&self.name, None)).await;
-                    self.teardown().await;
+                    self.grace = Some(tokio::time::Instant::now() + Duration::from_secs(5));
                 } else {
                     self.error(&format!(
                         "Unpublish failed: {stream} is not published on this connection"
@@ -786,6 +794,7 @@ impl Session {
                 }
                 Some(ctl) = next_ctl(&mut self.attachment) => self.on_ctl(ctl).await,
                 _ = handover_deadline(&self.handover) => self.end_handover().await,
+                _ = grace_deadline(self.grace) => self.teardown().await,
                 _ = &mut deadline, if !self.connected && self.pc.is_some() => {
                     tracing::debug!(scope = %self.scope, "session did not connect in time");
                     self.teardown().await;
@@ -825,6 +834,7 @@ impl Session {
                     self.flush_pending_tracks();
                 }
                 Some(ctl) = next_ctl(&mut self.attachment) => self.on_ctl(ctl).await,
+                _ = grace_deadline(self.grace) => self.teardown().await,
                 _ = &mut deadline, if !self.connected => {
                     tracing::debug!(scope = %self.scope, "WHIP/WHEP session did not connect in time");
                     self.teardown().await;
@@ -861,6 +871,13 @@ async fn next_peer(rx: &mut Option<mpsc::UnboundedReceiver<PeerEvent>>) -> Optio
 async fn handover_deadline(h: &Option<(Vec<String>, tokio::time::Instant)>) {
     match h {
         Some((_, at)) => tokio::time::sleep_until(*at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn grace_deadline(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
 }
