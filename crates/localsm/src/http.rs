@@ -32,6 +32,7 @@ streammanager/WEB-INF/red5-web.properties). Enable it, or connect to the node di
 
 struct App {
     shared: Arc<Shared>,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
     http_sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Cmd>>>,
     tokens: Mutex<HashSet<String>>,
     provisions: Mutex<HashMap<String, Value>>,
@@ -69,11 +70,14 @@ impl LocalServer {
             addr: addr.to_string(),
             source,
         })?;
+        let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
         let app = Arc::new(App {
             shared: Arc::new(Shared {
                 registry: Arc::new(Registry::default()),
                 cfg: Arc::new(cfg),
+                shutdown,
             }),
+            shutdown_tx,
             http_sessions: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashSet::new()),
             provisions: Mutex::new(HashMap::new()),
@@ -133,6 +137,7 @@ impl ServerHandle {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+        let _ = self.app.shutdown_tx.send(true);
         self.app.shared.registry.unpublish_all();
         if let Ok(mut m) = self.app.http_sessions.lock() {
             for (_, tx) in m.drain() {

@@ -63,6 +63,8 @@ enum DcIn {
 pub struct Shared {
     pub registry: Arc<Registry>,
     pub cfg: Arc<ServerConfig>,
+    /// Flips to true when the server shuts down; every session ends.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Where a session's media and messages go.
@@ -765,6 +767,7 @@ impl Session {
     ) {
         self.ws_out = Some(out);
         self.send_ws(&ServerMessage::connect_success());
+        let mut shutdown = self.shared.shutdown.clone();
         let deadline = tokio::time::sleep(self.shared.cfg.session_timeout);
         tokio::pin!(deadline);
         let mut ws_open = true;
@@ -773,6 +776,7 @@ impl Session {
                 break;
             }
             tokio::select! {
+                _ = shutdown.changed() => self.teardown().await,
                 m = input.recv(), if ws_open => match m {
                     Some(WsIn::Text(t)) => {
                         self.on_ws_text(&t).await;
@@ -809,6 +813,7 @@ impl Session {
         self.http = true;
         self.flush_pending_tracks();
         self.attach_if_ready().await;
+        let mut shutdown = self.shared.shutdown.clone();
         let deadline = tokio::time::sleep(self.shared.cfg.session_timeout);
         tokio::pin!(deadline);
         loop {
@@ -816,6 +821,7 @@ impl Session {
                 break;
             }
             tokio::select! {
+                _ = shutdown.changed() => self.teardown().await,
                 c = cmds.recv() => match c {
                     Some(Cmd::Answer(sdp, reply)) => {
                         let r = self.apply_answer(&sdp).await;

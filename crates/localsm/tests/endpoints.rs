@@ -689,3 +689,12 @@ async fn idle_websocket_times_out() {
     );
     assert!(t.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn shutdown_closes_open_sessions() {
+    let s = server(ServerConfig::default()).await;
+    let mut ws = ws_connect(&format!("{}/live/?id=s1", s.ws_url())).await;
+    ws_next(&mut ws).await.unwrap();
+    s.shutdown().await;
+    assert!(ws_next(&mut ws).await.is_none(), "the WebSocket is closed by the shutdown");
+}
