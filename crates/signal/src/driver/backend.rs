@@ -20,9 +20,16 @@ impl BackendConnection {
     /// Connects to `url` (see [`crate::backend::connect_url`]) and keeps reconnecting after
     /// abnormal closes until [`BackendConnection::stop`].
     pub fn spawn(url: impl Into<String>) -> Self {
+        Self::spawn_with_tls(url, &tls::TlsOptions::default())
+    }
+
+    pub fn spawn_with_tls(url: impl Into<String>, tls_opts: &tls::TlsOptions) -> Self {
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
-        tokio::spawn(run(url.into(), cmd_rx, ev_tx));
+        let connector = tls::rustls_config(tls_opts)
+            .ok()
+            .map(tokio_tungstenite::Connector::Rustls);
+        tokio::spawn(run(url.into(), connector, cmd_rx, ev_tx));
         BackendConnection { cmd, events }
     }
 
@@ -53,10 +60,10 @@ async fn next(
 
 async fn run(
     url: String,
+    connector: Option<tokio_tungstenite::Connector>,
     mut cmd_rx: mpsc::UnboundedReceiver<Option<ClientMessage>>,
     ev: mpsc::UnboundedSender<BackendEvent>,
 ) {
-    tls::ensure_crypto_provider();
     let mut m = BackendClient::new();
     let mut ws: Option<Ws> = None;
     let mut timers = Timers::default();
@@ -66,7 +73,14 @@ async fn run(
         while let Some(o) = m.poll_output() {
             match o {
                 BackendOutput::Connect => {
-                    match tokio_tungstenite::connect_async(url.as_str()).await {
+                    match tokio_tungstenite::connect_async_tls_with_config(
+                        url.as_str(),
+                        None,
+                        false,
+                        connector.clone(),
+                    )
+                    .await
+                    {
                         Ok((s, _)) => {
                             ws = Some(s);
                             m.handle_open();

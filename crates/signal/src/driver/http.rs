@@ -19,7 +19,12 @@ pub struct WhipSignalling(pub(crate) Handle);
 impl WhipSignalling {
     /// Spawns the driver task; OPTIONS is sent right away.
     pub fn spawn(cfg: HttpConfig) -> crate::Result<Self> {
-        let client = tls::http_client()?;
+        Self::spawn_with_tls(cfg, &tls::TlsOptions::default())
+    }
+
+    /// As [`WhipSignalling::spawn`], trusting extra certificates (or none).
+    pub fn spawn_with_tls(cfg: HttpConfig, tls_opts: &tls::TlsOptions) -> crate::Result<Self> {
+        let client = tls::http_client_with(tls_opts)?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         tokio::spawn(run(

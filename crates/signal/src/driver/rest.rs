@@ -80,9 +80,14 @@ pub struct Sm2Client {
 
 impl Sm2Client {
     pub fn new(base: impl Into<String>) -> Result<Self> {
+        Self::with_tls(base, &tls::TlsOptions::default())
+    }
+
+    /// As [`Sm2Client::new`], trusting extra certificates (or none).
+    pub fn with_tls(base: impl Into<String>, tls_opts: &tls::TlsOptions) -> Result<Self> {
         Ok(Sm2Client {
             base: base.into(),
-            http: tls::http_client()?,
+            http: tls::http_client_with(tls_opts)?,
             token: RwLock::new(None),
         })
     }
@@ -284,9 +289,18 @@ pub struct Sm1Client {
 
 impl Sm1Client {
     pub fn new(base: impl Into<String>, access_token: Secret) -> Result<Self> {
+        Self::with_tls(base, access_token, &tls::TlsOptions::default())
+    }
+
+    /// As [`Sm1Client::new`], trusting extra certificates (or none).
+    pub fn with_tls(
+        base: impl Into<String>,
+        access_token: Secret,
+        tls_opts: &tls::TlsOptions,
+    ) -> Result<Self> {
         Ok(Sm1Client {
             base: base.into(),
-            http: tls::http_client()?,
+            http: tls::http_client_with(tls_opts)?,
             access_token,
         })
     }

@@ -22,10 +22,26 @@ pub struct WsSignalling(pub(crate) Handle);
 impl WsSignalling {
     /// Spawns the driver task on the current tokio runtime; the WebSocket opens right away.
     pub fn spawn(url: impl Into<String>, cfg: WsConfig) -> Self {
+        Self::spawn_with_tls(url, cfg, &tls::TlsOptions::default())
+    }
+
+    /// As [`WsSignalling::spawn`], trusting extra certificates (or none) for `wss://`.
+    pub fn spawn_with_tls(
+        url: impl Into<String>,
+        cfg: WsConfig,
+        tls_opts: &tls::TlsOptions,
+    ) -> Self {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let url = url.into();
-        tokio::spawn(run(url, WsSession::new(cfg), cmd_rx, ev_tx));
+        // A bad PEM surfaces as the connection error of the flow, like any TLS failure.
+        let connector = tls::rustls_config(tls_opts).map(tokio_tungstenite::Connector::Rustls);
+        tokio::spawn(run(
+            url.into(),
+            WsSession::new(cfg),
+            connector,
+            cmd_rx,
+            ev_tx,
+        ));
         WsSignalling(Handle {
             cmd: cmd_tx,
             events: tokio::sync::Mutex::new(ev_rx),
@@ -46,6 +62,7 @@ struct Driver {
 async fn run(
     url: String,
     m: WsSession,
+    connector: crate::Result<tokio_tungstenite::Connector>,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     ev: mpsc::UnboundedSender<SignalEvent>,
 ) {
@@ -59,11 +76,21 @@ async fn run(
     };
     d.m.start();
     d.pump().await;
-    tls::ensure_crypto_provider();
-    match tokio::time::timeout(open_timeout, tokio_tungstenite::connect_async(url.as_str())).await {
-        Ok(Ok((s, _resp))) => d.ws = Some(s),
-        Ok(Err(e)) => d.m.handle_connect_error(&redacted(&url), &e.to_string()),
-        Err(_) => d.m.on_timer(Timer::Open),
+    match connector {
+        Err(e) => d.m.handle_connect_error(&redacted(&url), &e.to_string()),
+        Ok(c) => {
+            let connect = tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                None,
+                false,
+                Some(c),
+            );
+            match tokio::time::timeout(open_timeout, connect).await {
+                Ok(Ok((s, _resp))) => d.ws = Some(s),
+                Ok(Err(e)) => d.m.handle_connect_error(&redacted(&url), &e.to_string()),
+                Err(_) => d.m.on_timer(Timer::Open),
+            }
+        }
     }
     d.pump().await;
     while !d.m.is_finished() {
