@@ -175,6 +175,24 @@ impl ClientMessage {
         })
     }
 
+    /// Subscriber stream switch (`callServer("switchStreams", [{path, isImmediate}])`); the server
+    /// answers `{"data":{"type":"result","message":"Stream switch: Success"}}`.
+    pub fn switch_streams(id: impl Into<String>, stream_guid: &str, immediate: bool) -> Self {
+        Self::call(
+            id,
+            "switchStreams",
+            vec![serde_json::json!({ "path": stream_guid, "isImmediate": immediate })],
+        )
+    }
+
+    /// Subscriber standby: mute both (`{"mute":{"muteAudio":true,"muteVideo":true}}`).
+    pub fn standby(on: bool) -> Self {
+        ClientMessage::Mute(Mute {
+            mute_audio: Some(on),
+            mute_video: Some(on),
+        })
+    }
+
     /// Parses one client frame. Unknown shapes are an error naming their keys.
     pub fn parse(text: &str) -> Result<Self> {
         Self::from_object(json::parse_object(text)?)

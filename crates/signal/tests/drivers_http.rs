@@ -181,10 +181,19 @@ async fn whep_subscribe_against_sm2_proxy() {
         s.end_of_local_candidates(None).await.unwrap();
         s.data_channel_open().await.unwrap();
         s.wait_started().await.unwrap();
+        // RPC over the data channel: the request comes out as DC text, the reply goes back in
+        let s = Arc::new(s);
+        let s2 = s.clone();
+        let call = tokio::spawn(async move { s2.call("switchStreams", vec![serde_json::json!({"path": "live/x"})]).await });
+        let SignalEvent::SendOnDataChannel(t) = until(&*s, |e| matches!(e, SignalEvent::SendOnDataChannel(_))).await else { unreachable!() };
+        let dc::ClientMessage::CallAdapter(c) = dc::ClientMessage::parse(&t).unwrap() else { panic!("{t}") };
+        let reply = dc::ServerMessage::RpcReply(dc::RpcReply::ok(c.id.unwrap(), serde_json::json!(1))).to_json();
+        s.data_channel_message(reply).await.unwrap();
+        assert_eq!(call.await.unwrap().unwrap(), serde_json::json!(1));
         s.data_channel_message(r#"{"send":{"method":"onMetaData","data":{"metadata":"m"}},"senderName":"stream1","dcLabel":"red5pro"}"#.into())
             .await
             .unwrap();
-        assert!(matches!(until(&s, |e| matches!(e, SignalEvent::Invoke(_))).await, SignalEvent::Invoke(i) if i.is_metadata()));
+        assert!(matches!(until(&*s, |e| matches!(e, SignalEvent::Invoke(_))).await, SignalEvent::Invoke(i) if i.is_metadata()));
         s.stop().await.unwrap();
         let lines: Vec<String> = script.log.lock().unwrap().iter().map(|r| format!("{} {}", r.method, r.uri)).collect();
         assert_eq!(

@@ -193,6 +193,18 @@ async fn subscriber_end_to_end() {
             say(&mut ws, ServerMessage::trickle_completed(true)).await;
             assert!(matches!(hear(&mut ws).await, ClientMessage::Subscribe(_)));
             say(&mut ws, ServerMessage::starting("stream1", Some(dc::code::PLAY_START))).await;
+            // two RPCs: one answered with data, one refused
+            for ok in [true, false] {
+                let ClientMessage::Transport(dc::ClientMessage::CallAdapter(c)) = hear(&mut ws).await else { panic!() };
+                assert_eq!(c.call.method, "switchStreams");
+                let id = c.id.unwrap();
+                let reply = if ok {
+                    dc::RpcReply::ok(id, serde_json::json!({"switched": true}))
+                } else {
+                    dc::RpcReply::err(id, serde_json::json!("no such stream"))
+                };
+                ws.send(Message::text(dc::ServerMessage::RpcReply(reply).to_json())).await.unwrap();
+            }
             ws.send(Message::text(r#"{"type":"metadata","metadata":{"orientation":90}}"#)).await.unwrap();
             say(&mut ws, ServerMessage::unpublish_notify()).await;
             let _ = ws.next().await;
@@ -205,6 +217,10 @@ async fn subscriber_end_to_end() {
         s.end_of_local_candidates(None).await.unwrap_or(());
         s.add_local_candidate(IceCandidate::new("candidate:1 1 udp 1 127.0.0.1 4000 typ host", None, None)).await.unwrap();
         s.wait_started().await.unwrap();
+        let args = vec![serde_json::json!({"path": "live/stream2", "isImmediate": true})];
+        assert_eq!(s.call("switchStreams", args.clone()).await.unwrap(), serde_json::json!({"switched": true}));
+        let e = s.call("switchStreams", args).await.unwrap_err();
+        assert_eq!(e.to_string(), "the server refused the call switchStreams: no such stream");
         let e = until(&s, |e| matches!(e, SignalEvent::Invoke(_))).await;
         assert!(matches!(e, SignalEvent::Invoke(i) if i.form == dc::RelayForm::E && i.data["orientation"] == 90));
         until(&s, |e| *e == SignalEvent::PublisherUnpublished).await;

@@ -52,6 +52,14 @@ fn client_table_5_1() {
             vec![json!({"path":"live/stream2","isImmediate":true})]
         )
     );
+    assert_eq!(
+        ClientMessage::switch_streams("a1b2", "live/stream2", true).to_json(),
+        r#"{"callAdapter":{"method":"switchStreams","arguments":[{"isImmediate":true,"path":"live/stream2"}]},"id":"a1b2","async":true}"#
+    );
+    assert_eq!(
+        ClientMessage::standby(true).to_json(),
+        r#"{"mute":{"muteAudio":true,"muteVideo":true}}"#
+    );
     for lvl in ["DEBUG", "INFO", "WARN", "ERROR", "TRACE", "FATAL"] {
         exact_client(&format!(r#"{{"log":"{lvl}","message":"hi"}}"#));
     }

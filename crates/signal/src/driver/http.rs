@@ -191,6 +191,29 @@ impl Driver {
                 }
             }
             Cmd::Send(msg, tx) => drop(tx.send(self.m.send_message(msg))),
+            Cmd::Call(method, args, tx) => {
+                // Register first so the id is known; refuse (no data channel) through the waiter.
+                let (ctx, crx) = tokio::sync::oneshot::channel();
+                let msg = self.w.new_call(method, args, ctx);
+                let id = match &msg {
+                    crate::dc::ClientMessage::CallAdapter(c) => c.id.clone(),
+                    _ => None,
+                };
+                match self.m.send_message(msg) {
+                    Ok(()) => {
+                        tokio::spawn(async move {
+                            let r = crx.await.unwrap_or(Err(Error::Closed));
+                            let _ = tx.send(r);
+                        });
+                    }
+                    Err(e) => {
+                        if let Some(id) = id {
+                            self.w.calls.remove(&id);
+                        }
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            }
             Cmd::DcOpen => self.m.data_channel_open(),
             Cmd::DcText(t) => self.m.handle_dc_text(&t),
             Cmd::DcClosed => self.m.handle_dc_closed(),
@@ -258,7 +281,11 @@ impl Driver {
             }
             HttpEvent::Status(s) => self.emit(SignalEvent::Status(s)),
             HttpEvent::Invoke(i) => self.emit(SignalEvent::Invoke(i)),
-            HttpEvent::RpcReply(r) => self.emit(SignalEvent::RpcReply(r)),
+            HttpEvent::RpcReply(r) => {
+                if !self.w.resolve_call(&r) {
+                    self.emit(SignalEvent::RpcReply(r));
+                }
+            }
             HttpEvent::Message(m) => self.emit(SignalEvent::Message(m)),
             HttpEvent::PublisherUnpublished => self.emit(SignalEvent::PublisherUnpublished),
             HttpEvent::ConnectionClosed => self.emit(SignalEvent::ConnectionClosed),

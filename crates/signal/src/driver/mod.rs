@@ -93,6 +93,13 @@ pub trait Signalling: Send + Sync {
     async fn wait_started(&self) -> Result<()>;
     /// An app message; queued until a transport exists (before the DC opens, before connect).
     async fn send_message(&self, message: dc::ClientMessage) -> Result<()>;
+    /// RPC (`callAdapter`) with a fresh id; resolves with the reply's `data`, or
+    /// [`Error::RpcFailed`] with the server's text. E.g. `call("switchStreams", [{path, isImmediate}])`.
+    async fn call(
+        &self,
+        method: &str,
+        arguments: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value>;
     /// Media-layer notifications.
     async fn data_channel_open(&self) -> Result<()>;
     async fn data_channel_message(&self, text: String) -> Result<()>;
@@ -115,6 +122,11 @@ pub(crate) enum Cmd {
     EndOfCandidates(Option<String>),
     WaitStarted(oneshot::Sender<Result<()>>),
     Send(dc::ClientMessage, oneshot::Sender<Result<()>>),
+    Call(
+        String,
+        Vec<serde_json::Value>,
+        oneshot::Sender<Result<serde_json::Value>>,
+    ),
     DcOpen,
     DcText(String),
     DcClosed,
@@ -168,6 +180,14 @@ impl Signalling for Handle {
     async fn send_message(&self, message: dc::ClientMessage) -> Result<()> {
         self.ask(|tx| Cmd::Send(message, tx)).await
     }
+    async fn call(
+        &self,
+        method: &str,
+        arguments: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        self.ask(|tx| Cmd::Call(method.to_owned(), arguments, tx))
+            .await
+    }
     async fn data_channel_open(&self) -> Result<()> {
         self.post(Cmd::DcOpen)
     }
@@ -202,6 +222,9 @@ pub(crate) struct Waiters {
     pub started: Vec<oneshot::Sender<Result<()>>>,
     pub is_started: bool,
     pub stop: Vec<oneshot::Sender<Result<()>>>,
+    /// Outstanding RPCs by id: (method, reply).
+    pub calls:
+        std::collections::HashMap<String, (String, oneshot::Sender<Result<serde_json::Value>>)>,
     pub failed: Option<Error>,
 }
 
@@ -237,6 +260,36 @@ impl Waiters {
         }
     }
 
+    /// Registers an RPC and returns the message to send.
+    pub fn new_call(
+        &mut self,
+        method: String,
+        arguments: Vec<serde_json::Value>,
+        tx: oneshot::Sender<Result<serde_json::Value>>,
+    ) -> dc::ClientMessage {
+        let id = loop {
+            let id = format!("{:08x}", rand::random::<u32>());
+            if !self.calls.contains_key(&id) {
+                break id;
+            }
+        };
+        let msg = dc::ClientMessage::call(id.clone(), method.clone(), arguments);
+        self.calls.insert(id, (method, tx));
+        msg
+    }
+
+    /// Resolves the RPC a reply belongs to; `false` if it is not ours.
+    pub fn resolve_call(&mut self, r: &dc::RpcReply) -> bool {
+        let Some((method, tx)) = r.id.as_ref().and_then(|id| self.calls.remove(id)) else {
+            return false;
+        };
+        let _ = tx.send(
+            r.result()
+                .map_err(|message| Error::RpcFailed { method, message }),
+        );
+        true
+    }
+
     /// Fails every waiter with the flow's error.
     pub fn fail_all(&mut self, e: &Error) {
         self.failed = Some(e.clone());
@@ -250,6 +303,9 @@ impl Waiters {
             let _ = tx.send(Err(e.clone()));
         }
         for tx in self.started.drain(..) {
+            let _ = tx.send(Err(e.clone()));
+        }
+        for (_, (_, tx)) in self.calls.drain() {
             let _ = tx.send(Err(e.clone()));
         }
         // A stop request is satisfied by the session ending, whatever the reason.
@@ -302,6 +358,13 @@ macro_rules! forward_signalling {
             }
             async fn send_message(&self, message: $crate::dc::ClientMessage) -> $crate::Result<()> {
                 self.0.send_message(message).await
+            }
+            async fn call(
+                &self,
+                method: &str,
+                arguments: Vec<serde_json::Value>,
+            ) -> $crate::Result<serde_json::Value> {
+                self.0.call(method, arguments).await
             }
             async fn data_channel_open(&self) -> $crate::Result<()> {
                 self.0.data_channel_open().await

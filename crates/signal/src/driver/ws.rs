@@ -219,6 +219,10 @@ impl Driver {
                 self.m.send_message(msg);
                 let _ = tx.send(Ok(()));
             }
+            Cmd::Call(method, args, tx) => {
+                let msg = self.w.new_call(method, args, tx);
+                self.m.send_message(msg);
+            }
             Cmd::DcOpen | Cmd::IceConnected => {}
             Cmd::DcText(t) => self.m.handle_dc_text(&t),
             Cmd::DcClosed => self.m.handle_dc_closed(),
@@ -298,7 +302,11 @@ impl Driver {
             WsEvent::TransportSwitched { .. } => self.emit(SignalEvent::TransportSwitched),
             WsEvent::Status(s) => self.emit(SignalEvent::Status(s)),
             WsEvent::Invoke(i) => self.emit(SignalEvent::Invoke(i)),
-            WsEvent::RpcReply(r) => self.emit(SignalEvent::RpcReply(r)),
+            WsEvent::RpcReply(r) => {
+                if !self.w.resolve_call(&r) {
+                    self.emit(SignalEvent::RpcReply(r));
+                }
+            }
             WsEvent::Message(m) => self.emit(SignalEvent::Message(m)),
             WsEvent::PublisherUnpublished => self.emit(SignalEvent::PublisherUnpublished),
             WsEvent::ConnectionClosed => self.emit(SignalEvent::ConnectionClosed),
