@@ -428,3 +428,47 @@ async fn conference_participant_over_ws() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dropping_the_handle_unpublishes_and_ends_the_driver() {
+    within(async {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let url = serve(|mut ws| async move {
+            say(&mut ws, ServerMessage::connect_success()).await;
+            hear(&mut ws).await;
+            say(&mut ws, ServerMessage::IsAvailable(false)).await;
+            hear(&mut ws).await;
+            say(&mut ws, ServerMessage::answer("a", None)).await;
+            hear(&mut ws).await;
+            say(&mut ws, ServerMessage::trickle_completed(false)).await;
+            hear(&mut ws).await;
+            say(&mut ws, ServerMessage::starting("stream1", None)).await;
+            // the dropped handle still unpublishes
+            assert_eq!(hear(&mut ws).await.to_json(), r#"{"unpublish":"stream1"}"#);
+            say(&mut ws, ServerMessage::stopping("stream1", None)).await;
+            // and then the client closes the socket
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    _ => {}
+                }
+            }
+            let _ = done_tx.send(());
+        })
+        .await;
+        let s = WsSignalling::spawn(url, fast(WsRole::Publisher, "stream1"));
+        s.connect().await.unwrap();
+        s.publish_offer("o".into()).await.unwrap();
+        s.add_local_candidate(IceCandidate::new(
+            "candidate:1 1 udp 1 127.0.0.1 4000 typ host",
+            None,
+            None,
+        ))
+        .await
+        .unwrap();
+        s.wait_started().await.unwrap();
+        drop(s);
+        done_rx.await.unwrap();
+    })
+    .await;
+}

@@ -76,11 +76,16 @@ async fn run(
     };
     d.m.start();
     d.pump();
+    let mut handles_gone = false;
     while !d.m.is_finished() {
         tokio::select! {
-            cmd = cmd_rx.recv() => match cmd {
+            // Once every handle is gone the branch is disabled (a closed channel is always ready).
+            cmd = cmd_rx.recv(), if !handles_gone => match cmd {
                 Some(c) => d.command(c),
-                None => d.m.stop(),
+                None => {
+                    handles_gone = true;
+                    d.m.stop();
+                }
             },
             Some((id, r)) = reply_rx.recv() => match r {
                 Ok(resp) => d.m.handle_response(id, resp),

@@ -93,12 +93,17 @@ async fn run(
         }
     }
     d.pump().await;
+    let mut handles_gone = false;
     while !d.m.is_finished() {
         tokio::select! {
-            cmd = cmd_rx.recv() => match cmd {
+            // Once every handle is gone the branch is disabled (a closed channel is always ready).
+            cmd = cmd_rx.recv(), if !handles_gone => match cmd {
                 Some(c) => d.command(c),
                 // Every handle dropped: leave politely.
-                None => d.m.stop(),
+                None => {
+                    handles_gone = true;
+                    d.m.stop();
+                }
             },
             frame = next_frame(&mut d.ws) => d.frame(frame),
             _ = tokio::time::sleep_until(d.timers.next()) => {
