@@ -117,6 +117,16 @@ fn audio_devices(kind: DeviceKind) -> Result<Vec<DeviceInfo>, MediaError> {
     Ok(out)
 }
 
+/// Whether a cpal stream error means the stream is over. Mid-stream, anything but an xrun or a
+/// refused real-time priority means the device (or the sound server behind it) went away,
+/// e.g. ALSA's EIO when PulseAudio dies or ENODEV when a USB headset is pulled.
+pub(crate) fn stream_error_is_fatal(e: &cpal::Error) -> bool {
+    !matches!(
+        e.kind(),
+        cpal::ErrorKind::Xrun | cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged
+    )
+}
+
 /// A device's display name: the first line of cpal's description (ALSA hints span several lines).
 pub(crate) fn audio_device_name(dev: &cpal::Device) -> Option<String> {
     let desc = dev.description().ok()?;

@@ -7,7 +7,7 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{ErrorKind, FromSample, SampleFormat, SizedSample};
 
 use crate::analysis::Level;
-use crate::devices::{audio_device_name, find_audio_device, DeviceKind};
+use crate::devices::{audio_device_name, find_audio_device, stream_error_is_fatal, DeviceKind};
 use crate::error::MediaError;
 use crate::ffi::alsa_quiet;
 use crate::frame::AudioFrame;
@@ -25,7 +25,8 @@ const STALL: Duration = Duration::from_secs(3);
 /// A running microphone.
 pub struct MicrophoneSource {
     name: String,
-    stream: cpal::Stream,
+    /// `None` once the device died (see Drop).
+    stream: Option<cpal::Stream>,
     rx: Receiver<Chunk>,
     converter: AudioConverter,
     level: Level,
@@ -115,7 +116,7 @@ impl MicrophoneSource {
         );
         Ok(MicrophoneSource {
             name,
-            stream,
+            stream: Some(stream),
             rx,
             converter,
             level: Level::SILENT,
@@ -135,13 +136,14 @@ impl MicrophoneSource {
 
     fn map_stream_error(&self, e: &cpal::Error) -> MediaError {
         match e.kind() {
-            ErrorKind::DeviceNotAvailable | ErrorKind::StreamInvalidated => {
-                MediaError::MicrophoneDisappeared(self.name.clone())
-            }
-            _ => MediaError::AudioDevice {
+            ErrorKind::PermissionDenied | ErrorKind::DeviceBusy => MediaError::AudioDevice {
                 device: self.name.clone(),
                 reason: e.to_string(),
             },
+            _ => {
+                tracing::warn!("microphone '{}' stopped: {e}", self.name);
+                MediaError::MicrophoneDisappeared(self.name.clone())
+            }
         }
     }
 }
@@ -167,23 +169,46 @@ impl AudioSource for MicrophoneSource {
                 Ok(Chunk::Samples(v)) => self.converter.push(&v)?,
                 Ok(Chunk::Failed(e)) => {
                     // Xruns are glitches, not failures.
-                    if e.kind() == ErrorKind::Xrun {
-                        tracing::debug!("microphone '{}' xrun", self.name);
+                    if !stream_error_is_fatal(&e) {
+                        tracing::debug!("microphone '{}': {e}", self.name);
                         continue;
                     }
+                    self.abandon_stream();
                     return Err(self.map_stream_error(&e));
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    return Err(MediaError::MicrophoneDisappeared(self.name.clone()))
+                    self.abandon_stream();
+                    return Err(MediaError::MicrophoneDisappeared(self.name.clone()));
                 }
             }
         }
     }
 }
 
+impl MicrophoneSource {
+    /// After the device or sound server died, dropping the cpal stream joins a worker that can
+    /// be deadlocked inside the backend (seen with ALSA's PulseAudio plugin when the server is
+    /// killed). Leak that one thread instead of hanging the app.
+    fn abandon_stream(&mut self) {
+        if let Some(s) = self.stream.take() {
+            std::mem::forget(s);
+        }
+    }
+}
+
 impl Drop for MicrophoneSource {
     fn drop(&mut self) {
-        let _ = self.stream.pause();
+        // A failure nobody read yet still means the worker may be stuck: check first.
+        while let Ok(chunk) = self.rx.try_recv() {
+            if let Chunk::Failed(e) = chunk {
+                if stream_error_is_fatal(&e) {
+                    self.abandon_stream();
+                }
+            }
+        }
+        if let Some(s) = &self.stream {
+            let _ = s.pause();
+        }
     }
 }
 

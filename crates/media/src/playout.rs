@@ -2,6 +2,7 @@
 //! meters, and A/V sync by RTP timestamps.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -11,7 +12,7 @@ use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{ErrorKind, SampleFormat};
 
 use crate::analysis::Level;
-use crate::devices::{audio_device_name, find_audio_device, DeviceKind};
+use crate::devices::{audio_device_name, find_audio_device, stream_error_is_fatal, DeviceKind};
 use crate::error::MediaError;
 use crate::events::MediaEvent;
 use crate::ffi::alsa_quiet;
@@ -37,6 +38,7 @@ pub struct PlayoutQueue {
     level: Level,
     underruns: u64,
     dropped: u64,
+    last_fill: Option<Instant>,
 }
 
 impl PlayoutQueue {
@@ -56,6 +58,7 @@ impl PlayoutQueue {
             level: Level::SILENT,
             underruns: 0,
             dropped: 0,
+            last_fill: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl PlayoutQueue {
 
     /// Fill an output buffer (called from the audio callback). Silence while buffering.
     pub fn fill(&mut self, out: &mut [f32]) {
+        self.last_fill = Some(Instant::now());
         if !self.playing && self.samples.len() >= self.target.max(1) {
             self.playing = true;
         }
@@ -109,6 +113,38 @@ impl PlayoutQueue {
     }
 }
 
+/// A speaker that has not asked for audio for this long is gone.
+const OUTPUT_STALL: Duration = Duration::from_secs(2);
+
+fn spawn_null_sink(queue: Arc<Mutex<PlayoutQueue>>, rate: u32, channels: u16) -> Output {
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("null audio output".into())
+        .spawn(move || {
+            let period = Duration::from_millis(10);
+            let mut buf = vec![0.0f32; (rate / 100) as usize * usize::from(channels.max(1))];
+            let start = Instant::now();
+            let mut n = 0u32;
+            loop {
+                n += 1;
+                let due = start + period * n;
+                let wait = due.saturating_duration_since(Instant::now());
+                match stop_rx.recv_timeout(wait) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
+                if let Ok(mut q) = queue.lock() {
+                    q.fill(&mut buf);
+                }
+            }
+        })
+        .ok();
+    Output::Null {
+        stop: Some(stop_tx),
+        thread,
+    }
+}
+
 enum Output {
     Device(cpal::Stream),
     Null {
@@ -126,6 +162,8 @@ pub struct AudioPlayer {
     events: Receiver<MediaEvent>,
     event_tx: Sender<MediaEvent>,
     last_rtp: Option<(u32, u32)>, // (rtp timestamp of the newest pushed frame, its length)
+    opened: Instant,
+    failed: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for AudioPlayer {
@@ -183,19 +221,17 @@ impl AudioPlayer {
         let q = queue.clone();
         let etx = event_tx.clone();
         let ename = name.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let fail_flag = failed.clone();
         let on_error = move |e: cpal::Error| {
-            let gone = matches!(
-                e.kind(),
-                ErrorKind::DeviceNotAvailable | ErrorKind::StreamInvalidated
-            );
-            if gone {
+            if stream_error_is_fatal(&e) && !fail_flag.swap(true, Ordering::Relaxed) {
                 let _ = etx.send(MediaEvent::DeviceLost {
                     kind: DeviceKind::Speaker,
                     name: ename.clone(),
                     message: MediaError::SpeakerDisappeared(ename.clone()).to_string(),
                 });
-            } else if e.kind() != ErrorKind::Xrun {
-                tracing::warn!("speaker '{ename}': {e}");
+            } else {
+                tracing::debug!("speaker '{ename}': {e}");
             }
         };
         let unavailable = |e: cpal::Error| MediaError::SpeakerUnavailable {
@@ -242,6 +278,8 @@ impl AudioPlayer {
             events,
             event_tx,
             last_rtp: None,
+            opened: Instant::now(),
+            failed,
         })
     }
 
@@ -250,43 +288,56 @@ impl AudioPlayer {
     pub fn null(channels: u16, target_delay: Duration) -> Self {
         let ch = channels.max(1);
         let queue = Arc::new(Mutex::new(PlayoutQueue::new(AUDIO_RATE, ch, target_delay)));
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
-        let q = queue.clone();
-        let thread = std::thread::Builder::new()
-            .name("null audio output".into())
-            .spawn(move || {
-                let period = Duration::from_millis(10);
-                let mut buf = vec![0.0f32; (AUDIO_RATE / 100) as usize * usize::from(ch)];
-                let start = Instant::now();
-                let mut n = 0u32;
-                loop {
-                    n += 1;
-                    let due = start + period * n;
-                    let wait = due.saturating_duration_since(Instant::now());
-                    match stop_rx.recv_timeout(wait) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => break,
-                    }
-                    if let Ok(mut q) = q.lock() {
-                        q.fill(&mut buf);
-                    }
-                }
-            })
-            .ok();
         let (event_tx, events) = mpsc::channel();
-        // 48 kHz in, 48 kHz out: the converter only copies.
-        let converter = AudioConverter::passthrough(AUDIO_RATE, ch);
         AudioPlayer {
+            output: spawn_null_sink(queue.clone(), AUDIO_RATE, ch),
             queue,
-            converter,
-            output: Output::Null {
-                stop: Some(stop_tx),
-                thread,
-            },
+            // 48 kHz in, 48 kHz out: the converter only copies.
+            converter: AudioConverter::passthrough(AUDIO_RATE, ch),
             name: NULL_NAME.into(),
             events,
             event_tx,
             last_rtp: None,
+            opened: Instant::now(),
+            failed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A device that stopped calling back (or reported a fatal error) is lost: tell the UI
+    /// once and keep the timeline running on the silent sink.
+    fn check_alive(&mut self) {
+        let Output::Device(_) = &self.output else {
+            return;
+        };
+        let last = self
+            .queue
+            .lock()
+            .ok()
+            .and_then(|q| q.last_fill)
+            .unwrap_or(self.opened);
+        let failed = self.failed.load(Ordering::Relaxed);
+        if !failed && last.elapsed() < OUTPUT_STALL {
+            return;
+        }
+        if !failed {
+            let _ = self.event_tx.send(MediaEvent::DeviceLost {
+                kind: DeviceKind::Speaker,
+                name: self.name.clone(),
+                message: MediaError::SpeakerDisappeared(self.name.clone()).to_string(),
+            });
+        }
+        let (rate, ch) = self
+            .queue
+            .lock()
+            .map(|q| (q.rate, q.channels as u16))
+            .unwrap_or((AUDIO_RATE, 1));
+        let dead = std::mem::replace(
+            &mut self.output,
+            spawn_null_sink(self.queue.clone(), rate, ch),
+        );
+        if let Output::Device(stream) = dead {
+            // Dropping a stream whose server died can block in the backend; let it go.
+            std::mem::forget(stream);
         }
     }
 
@@ -316,6 +367,7 @@ impl AudioPlayer {
 
     /// Queue a decoded 48 kHz frame.
     pub fn push(&mut self, frame: &AudioFrame) -> Result<(), MediaError> {
+        self.check_alive();
         if frame.sample_rate != AUDIO_RATE || frame.channels != self.converter.input_channels() {
             return Err(MediaError::InvalidFrame(format!(
                 "the player takes 48 kHz audio with {} channel(s), not {} Hz with {}",
@@ -371,13 +423,16 @@ impl AudioPlayer {
     }
 
     /// Device events (speaker lost, fell back to silent output).
-    pub fn try_event(&self) -> Option<MediaEvent> {
+    pub fn try_event(&mut self) -> Option<MediaEvent> {
+        self.check_alive();
         self.events.try_recv().ok()
     }
 }
 
 impl Drop for AudioPlayer {
     fn drop(&mut self) {
+        // Swaps a dead device for the null sink first, so we never join a stuck backend thread.
+        self.check_alive();
         match &mut self.output {
             Output::Device(s) => {
                 let _ = s.pause();
@@ -536,7 +591,8 @@ mod tests {
 
     #[test]
     fn no_speaker_falls_back_to_silence_with_a_reason() {
-        let p = AudioPlayer::open_or_null(Some("alsa:no-such-speaker"), 2, DEFAULT_TARGET_DELAY);
+        let mut p =
+            AudioPlayer::open_or_null(Some("alsa:no-such-speaker"), 2, DEFAULT_TARGET_DELAY);
         assert!(p.is_null());
         match p.try_event() {
             Some(MediaEvent::SilentOutput { reason }) => {

@@ -74,7 +74,7 @@ fn default_speaker_without_sound_card_falls_back_to_silence() {
     }
     let err = AudioPlayer::open(None, 2, Duration::from_millis(60)).unwrap_err();
     assert_eq!(err.to_string(), "no speaker or headphones were found");
-    let p = AudioPlayer::open_or_null(None, 2, Duration::from_millis(60));
+    let mut p = AudioPlayer::open_or_null(None, 2, Duration::from_millis(60));
     assert!(p.is_null());
     assert_eq!(
         p.try_event(),

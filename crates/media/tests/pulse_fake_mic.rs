@@ -9,10 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use red5_media::analysis::{channel, dominant_frequency, Level};
+use red5_media::events::MediaEvent;
 use red5_media::mic::MicrophoneSource;
 use red5_media::playout::AudioPlayer;
 use red5_media::source::AudioSource;
 use red5_media::synthetic::ToneSource;
+use red5_media::DeviceKind;
 
 struct Daemon {
     child: Child,
@@ -157,5 +159,50 @@ fn cpal_captures_the_pulseaudio_sine_microphone_and_plays_back() {
         "monitor dominant frequency {f} Hz"
     );
     assert!(out_level.peak > 0.1, "output level {out_level:?}");
-    drop(daemon);
+
+    // 3. The sound server vanishes mid-stream: a clear error for the mic, an event for the
+    //    speaker, not a hang or a crash.
+    pactl(&daemon.socket, &["set-default-source", "fakemic"]).unwrap();
+    let mut mic = MicrophoneSource::open(None, 1).unwrap();
+    let name = mic.name();
+    mic.next_frame().unwrap();
+    let mut player = AudioPlayer::open(None, 1, Duration::from_millis(40)).unwrap();
+    drop(daemon); // kills pulseaudio
+    let t0 = Instant::now();
+    let err = loop {
+        match mic.next_frame() {
+            Ok(_) => assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "still capturing 10 s after the server died"
+            ),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        err.to_string(),
+        format!("the microphone '{name}' disappeared")
+    );
+    // Keep feeding the speaker until it reports the loss.
+    let mut tone = ToneSource::new(500.0, 0.2, 1, true).unwrap();
+    let t0 = Instant::now();
+    let event = loop {
+        if let Some(ev) = player.try_event() {
+            break ev;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no event 10 s after the server died"
+        );
+        player.push(&tone.next_frame().unwrap()).unwrap();
+    };
+    assert!(
+        matches!(
+            event,
+            MediaEvent::DeviceLost {
+                kind: DeviceKind::Speaker,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
 }
