@@ -145,15 +145,28 @@ fn cpal_captures_the_pulseaudio_sine_microphone_and_plays_back() {
     assert!(!player.is_null());
     let mut tone = ToneSource::new(1000.0, 0.5, 2, true).unwrap();
     let feeder = std::thread::spawn(move || {
-        for _ in 0..150 {
+        for _ in 0..250 {
             let f = tone.next_frame().unwrap();
             player.push(&f).unwrap();
         }
         player.level()
     });
-    let (rec, _, _) = capture(1.0);
+    // Wait (on the audio itself) until the tone reaches the monitor, then record 0.5 s.
+    let mut monitor = MicrophoneSource::open(None, 1).unwrap();
+    let t0 = Instant::now();
+    while Level::measure(&monitor.next_frame().unwrap().samples).peak < 0.05 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(4),
+            "the played tone never reached the sink monitor"
+        );
+    }
+    let mut rec = Vec::new();
+    for _ in 0..25 {
+        rec.extend_from_slice(&monitor.next_frame().unwrap().samples);
+    }
+    drop(monitor);
     let out_level = feeder.join().unwrap();
-    let f = dominant_frequency(&channel(&rec, 1, 0)[4800..], 48_000);
+    let f = dominant_frequency(&channel(&rec, 1, 0), 48_000);
     assert!(
         (f - 1000.0).abs() <= 5.0,
         "monitor dominant frequency {f} Hz"
