@@ -165,6 +165,83 @@ impl Stream {
     }
 }
 
+/// Keeps a subscriber's video sequence numbers contiguous across packets the SFU skipped.
+#[derive(Default)]
+struct SeqRewrite {
+    offset: u16,
+    last_out: Option<u16>,
+    skipping: bool,
+}
+
+impl SeqRewrite {
+    fn skip(&mut self) {
+        self.skipping = true;
+    }
+    fn map(&mut self, input: u16) -> u16 {
+        if self.skipping {
+            self.skipping = false;
+            if let Some(last) = self.last_out {
+                self.offset = input.wrapping_sub(last.wrapping_add(1));
+            }
+        }
+        let out = input.wrapping_sub(self.offset);
+        self.last_out = Some(out);
+        out
+    }
+}
+
+/// Whether an RTP payload starts a key frame (H.264: SPS or IDR, single, STAP-A or FU-A start;
+/// VP8: start of a key frame partition). Other codecs are passed through.
+pub(crate) fn is_keyframe_start(mime: &str, p: &[u8]) -> bool {
+    if mime.ends_with("/h264") {
+        let Some(&b0) = p.first() else { return false };
+        match b0 & 0x1f {
+            5 | 7 => true,
+            24 => {
+                // STAP-A: 16-bit sizes, each followed by a NAL.
+                let mut i = 1;
+                while i + 2 < p.len() {
+                    let n = usize::from(u16::from_be_bytes([p[i], p[i + 1]]));
+                    if matches!(p[i + 2] & 0x1f, 5 | 7) {
+                        return true;
+                    }
+                    i += 2 + n;
+                }
+                false
+            }
+            28 => p.get(1).is_some_and(|h| h & 0x80 != 0 && h & 0x1f == 5),
+            _ => false,
+        }
+    } else if mime.ends_with("/vp8") {
+        let Some(&d) = p.first() else { return false };
+        if d & 0x10 == 0 {
+            return false; // not the start of a partition
+        }
+        let mut i = 1;
+        if d & 0x80 != 0 {
+            let Some(&x) = p.get(1) else { return false };
+            i = 2;
+            if x & 0x80 != 0 {
+                // PictureID: 7 or 15 bits
+                i += if p.get(i).is_some_and(|b| b & 0x80 != 0) {
+                    2
+                } else {
+                    1
+                };
+            }
+            if x & 0x40 != 0 {
+                i += 1;
+            }
+            if x & 0x30 != 0 {
+                i += 1;
+            }
+        }
+        p.get(i).is_some_and(|h| h & 0x01 == 0)
+    } else {
+        true
+    }
+}
+
 /// All published streams of the server, by stream GUID (`live/room1/stream1`).
 #[derive(Default)]
 pub struct Registry {
@@ -419,22 +496,60 @@ pub async fn attach(
         dropped: AtomicU64::new(0),
     });
     let link_w = Arc::downgrade(&link);
+    let stream_w = Arc::downgrade(stream);
+    let video_mime = stream
+        .video
+        .as_ref()
+        .map(|v| v.codec.mime_type.to_ascii_lowercase());
     tokio::spawn(async move {
-        while let Some(Forwarded { kind, mut pkt }) = media_rx.recv().await {
+        // Video starts (and restarts after drops) at a key frame; until then packets are held
+        // back and a key frame is asked for every 500 ms. Sequence numbers stay contiguous.
+        let mut need_key = video_mime.is_some();
+        let mut seq = SeqRewrite::default();
+        let mut ask = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let Forwarded { kind, mut pkt } = tokio::select! {
+                f = media_rx.recv() => match f {
+                    Some(f) => f,
+                    None => break,
+                },
+                _ = ask.tick(), if need_key => {
+                    match stream_w.upgrade() {
+                        Some(s) => s.request_keyframe(),
+                        None => break,
+                    }
+                    continue;
+                }
+            };
             let Some((_, track, ssrc, pt)) = outs.iter().find(|o| o.0 == kind) else {
                 continue;
             };
+            if kind == MediaKind::Video {
+                if link_w
+                    .upgrade()
+                    .is_some_and(|l| l.lagging.swap(false, Ordering::AcqRel))
+                {
+                    need_key = true;
+                }
+                if need_key {
+                    let mime = video_mime.as_deref().unwrap_or("");
+                    if !is_keyframe_start(mime, &pkt.payload) {
+                        seq.skip();
+                        continue;
+                    }
+                    need_key = false;
+                }
+                pkt.header.sequence_number = seq.map(pkt.header.sequence_number);
+            }
             pkt.header.ssrc = *ssrc;
             if let Some(pt) = pt {
                 pkt.header.payload_type = *pt;
             }
+            // The publisher's extension ids mean nothing on this connection.
+            pkt.header.extension = false;
+            pkt.header.extensions.clear();
             // A write error means the transport is not up yet or gone; keep draining.
             let _ = track.write_rtp(pkt).await;
-            if kind == MediaKind::Video {
-                if let Some(l) = link_w.upgrade() {
-                    l.lagging.store(false, Ordering::Release);
-                }
-            }
         }
     });
     if let Ok(mut subs) = stream.subs.write() {
@@ -510,6 +625,42 @@ mod tests {
         // The drop asked the publisher for a key frame so the slow one can recover.
         let mut rx = s.keyframe_rx.lock().unwrap().take().unwrap();
         assert!(rx.try_recv().is_ok());
+    }
+
+    #[test]
+    fn keyframe_detection() {
+        let h = "video/h264";
+        assert!(is_keyframe_start(h, &[0x65, 1, 2]));
+        assert!(is_keyframe_start(h, &[0x67, 1, 2]));
+        assert!(!is_keyframe_start(h, &[0x41, 1, 2]));
+        // STAP-A with SPS
+        assert!(is_keyframe_start(
+            h,
+            &[0x78, 0, 2, 0x67, 0x42, 0, 2, 0x68, 0]
+        ));
+        // FU-A start of an IDR, and a middle fragment
+        assert!(is_keyframe_start(h, &[0x7c, 0x85, 9]));
+        assert!(!is_keyframe_start(h, &[0x7c, 0x05, 9]));
+        assert!(!is_keyframe_start(h, &[0x7c, 0x81, 9]));
+        let v = "video/vp8";
+        assert!(is_keyframe_start(v, &[0x10, 0x00]));
+        assert!(!is_keyframe_start(v, &[0x10, 0x01]));
+        assert!(!is_keyframe_start(v, &[0x00, 0x00]));
+        // X, I with a 15-bit picture id, then a key frame header
+        assert!(is_keyframe_start(v, &[0x90, 0x80, 0x81, 0x23, 0x00]));
+    }
+
+    #[test]
+    fn sequence_numbers_stay_contiguous() {
+        let mut s = SeqRewrite::default();
+        assert_eq!(s.map(100), 100);
+        assert_eq!(s.map(101), 101);
+        s.skip();
+        s.skip();
+        assert_eq!(s.map(110), 102);
+        assert_eq!(s.map(111), 103);
+        s.skip();
+        assert_eq!(s.map(5), 104, "wraps");
     }
 
     #[tokio::test]

@@ -696,5 +696,8 @@ async fn shutdown_closes_open_sessions() {
     let mut ws = ws_connect(&format!("{}/live/?id=s1", s.ws_url())).await;
     ws_next(&mut ws).await.unwrap();
     s.shutdown().await;
-    assert!(ws_next(&mut ws).await.is_none(), "the WebSocket is closed by the shutdown");
+    assert!(
+        ws_next(&mut ws).await.is_none(),
+        "the WebSocket is closed by the shutdown"
+    );
 }
