@@ -1,1 +1,59 @@
-fn main() {}
+//! `red5-desk`: opens the Red5 Desk window.
+// No console window behind the app on Windows release builds.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use red5_config::logging::{self, LogOptions};
+use red5_config::paths;
+
+fn main() -> ExitCode {
+    let log_dir = match paths::log_dir() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("red5-desk: {e}; logging to stderr only");
+            None
+        }
+    };
+    // Without file logging the app still works; say so and carry on.
+    let _log_guard = match logging::init(&LogOptions::new("red5-desk", log_dir.clone())) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("red5-desk: {e}");
+            None
+        }
+    };
+    install_panic_logger();
+
+    let config_dir = match paths::config_dir() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config_dir.display(),
+        logs = %log_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
+        "starting Red5 Desk"
+    );
+    let state = red5_desk::AppState::open(config_dir, log_dir);
+    match red5_desk::builder(tauri::Builder::default(), state).run(red5_desk::context()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("the window could not be opened: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Panics go to the log file too (through the redacting writer), not just to a terminal nobody sees.
+fn install_panic_logger() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!("panic: {info}");
+        default(info);
+    }));
+}

@@ -1,1 +1,104 @@
-fn main() {}
+//! `red5-desk-cli`: Red5 Desk without a window, over the same crates as the desktop app.
+//!
+//! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` and a `run(&Context, args)`; adding
+//! publish/subscribe/send-metadata/host/local-server means adding a module and a variant here.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod error;
+mod table;
+
+pub use error::CliError;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "red5-desk-cli",
+    version,
+    about = "Red5 Desk from the command line: list devices and server profiles.",
+    long_about = "Red5 Desk from the command line. Uses the same settings as the desktop app \
+                  (server profiles in the app-config directory) and the same device backends."
+)]
+struct Cli {
+    /// Settings directory (default: the app-config dir, or $RED5_DESK_CONFIG_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). $RED5_DESK_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List cameras, microphones and speakers.
+    Devices(cmd::devices::Args),
+    /// List the server profiles (the active one is marked with *).
+    Profiles(cmd::profiles::Args),
+}
+
+/// What every subcommand may need.
+pub struct Context {
+    pub config_dir: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let mut opts = red5_config::logging::LogOptions::new("red5-desk-cli", None);
+    opts.default_filter = filter.to_owned();
+    // The CLI logs to stderr only; stdout stays clean for tables and JSON.
+    let _guard = red5_config::logging::init(&opts).map_err(|e| eprintln!("red5-desk-cli: {e}")).ok();
+
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("red5-desk-cli: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let config_dir = match cli.config_dir {
+        Some(d) => d,
+        None => red5_config::paths::config_dir()?,
+    };
+    let ctx = Context { config_dir };
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Devices(a) => cmd::devices::run(&ctx, &a, &mut out),
+        Command::Profiles(a) => cmd::profiles::run(&ctx, &a, &mut out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_global_options_after_the_subcommand() {
+        let c = Cli::try_parse_from(["red5-desk-cli", "profiles", "--json", "--config-dir", "/x", "-vv"]).unwrap();
+        assert_eq!(c.config_dir.as_deref(), Some(std::path::Path::new("/x")));
+        assert_eq!(c.verbose, 2);
+        assert!(matches!(c.command, Command::Profiles(cmd::profiles::Args { json: true })));
+    }
+}

@@ -21,6 +21,6 @@ mod timestamp;
 pub use error::ConfigError;
 pub use profile::{
     FieldErrors, IceServer, IceServerForm, ProfileForm, ProfileKind, RoundTripAuth, Scheme,
-    ServerProfile, Transport, BUILT_IN_PROFILE_ID,
+    ServerProfile, Transport, BUILT_IN_PROFILE_ID, KINDS,
 };
 pub use store::{Settings, SettingsProblem, SettingsStatus, SettingsStore};

@@ -97,13 +97,21 @@ impl ProfileKind {
     }
 
     pub fn label(&self) -> &'static str {
-        match self {
-            Self::BuiltIn => "Built-in local server",
-            Self::Sm2 { .. } => "Stream Manager 2.0",
-            Self::Sm1 { .. } => "Stream Manager 1.x",
-            Self::Standalone => "Standalone node",
-        }
+        kind_label(self.key()).unwrap_or("Server")
     }
+}
+
+/// Every profile kind as (form key, label), in the order the UI lists them.
+pub const KINDS: [(&str, &str); 4] = [
+    ("builtIn", "Built-in local server"),
+    ("sm2", "Stream Manager 2.0"),
+    ("sm1", "Stream Manager 1.x"),
+    ("standalone", "Standalone node"),
+];
+
+/// The label for a form kind key (`sm2` → "Stream Manager 2.0").
+pub fn kind_label(key: &str) -> Option<&'static str> {
+    KINDS.iter().find(|(k, _)| *k == key).map(|(_, l)| *l)
 }
 
 /// Red5 round-trip authentication parameters, sent as connection params when publishing/subscribing.

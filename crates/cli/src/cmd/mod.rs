@@ -1,0 +1,3 @@
+//! One module per subcommand.
+pub mod devices;
+pub mod profiles;
