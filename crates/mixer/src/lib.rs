@@ -8,3 +8,10 @@ pub mod layout;
 pub mod scale;
 
 pub use error::MixerError;
+pub mod mixer;
+
+pub use layout::{compute_layout, LayoutKind, Rect, Region, Tile, TileRole};
+pub use mixer::{
+    AudioOutput, AudioTrackOutput, Mixer, MixerConfig, MixerEvent, MixerStats, ParticipantAudio,
+    TalkerTrack, VideoOutput, OPUS_SILENCE,
+};
