@@ -73,7 +73,11 @@ impl Limiter {
         };
         // Ramp the gain across the frame (1 ms ramp down on attack, whole frame on release)
         // so gain changes do not click.
-        let ramp = if new < self.gain { 48 } else { buf.len().max(1) };
+        let ramp = if new < self.gain {
+            48
+        } else {
+            buf.len().max(1)
+        };
         let old = self.gain;
         for (i, s) in buf.iter_mut().enumerate() {
             let g = if i < ramp {
@@ -241,7 +245,11 @@ impl AudioMixer {
                 ),
             });
         }
-        let max = self.config.max_buffer_frames.max(self.config.jitter_frames + 1) * FRAME;
+        let max = self
+            .config
+            .max_buffer_frames
+            .max(self.config.jitter_frames + 1)
+            * FRAME;
         let target = self.config.jitter_frames * FRAME;
         let Some(c) = self.channels.iter_mut().find(|c| c.id == id) else {
             return Ok(false);
@@ -307,10 +315,17 @@ impl AudioMixer {
         let mut participants = Vec::with_capacity(self.channels.len());
         for (c, own) in self.channels.iter_mut().zip(&sources) {
             // Exact mix-minus: the unlimited sum minus this participant's own samples.
-            let mut mm: Vec<f32> = full.iter().zip(own.pcm.iter()).map(|(f, o)| f - o).collect();
+            let mut mm: Vec<f32> = full
+                .iter()
+                .zip(own.pcm.iter())
+                .map(|(f, o)| f - o)
+                .collect();
             c.limiter.process(&mut mm);
-            let others: Vec<(String, f32)> =
-                levels.iter().filter(|(id, _)| *id != c.id).cloned().collect();
+            let others: Vec<(String, f32)> = levels
+                .iter()
+                .filter(|(id, _)| *id != c.id)
+                .cloned()
+                .collect();
             assign_talkers(&mut c.slots, &others);
             participants.push(ParticipantMix {
                 id: c.id.clone(),
@@ -430,10 +445,24 @@ mod tests {
         m.push("b", &frame(0.2, FRAME, 2)).unwrap();
         m.push("c", &frame(0.3, FRAME / 2, 1)).unwrap();
         assert!(!m.push("zz", &frame(0.3, FRAME, 1)).unwrap());
-        assert!(m.push("a", &AudioFrame { sample_rate: 44_100, ..frame(0.1, 10, 1) }).is_err());
+        assert!(m
+            .push(
+                "a",
+                &AudioFrame {
+                    sample_rate: 44_100,
+                    ..frame(0.1, 10, 1)
+                }
+            )
+            .is_err());
         let out = m.mix();
         // c has only half a frame: still buffering, contributes silence.
-        let mm = |id: &str| out.participants.iter().find(|p| p.id == id).unwrap().mix_minus[500];
+        let mm = |id: &str| {
+            out.participants
+                .iter()
+                .find(|p| p.id == id)
+                .unwrap()
+                .mix_minus[500]
+        };
         assert!((mm("a") - 0.2).abs() < 1e-6);
         assert!((mm("b") - 0.1).abs() < 1e-6);
         assert!((mm("c") - 0.3).abs() < 1e-6);
@@ -466,11 +495,24 @@ mod tests {
         assign_talkers(&mut slots, &lv(&[("a", 0.1), ("b", 0.0001), ("c", 0.05)]));
         assert_eq!(slots, [Some("c".into()), Some("a".into()), None]);
         // Five talkers, three slots: a newcomer only 1 dB louder does not evict, 6 dB does.
-        let mut slots = vec![Some("a".to_string()), Some("b".to_string()), Some("c".to_string())];
-        assign_talkers(&mut slots, &lv(&[("a", 0.1), ("b", 0.1), ("c", 0.1), ("d", 0.112)]));
+        let mut slots = vec![
+            Some("a".to_string()),
+            Some("b".to_string()),
+            Some("c".to_string()),
+        ];
+        assign_talkers(
+            &mut slots,
+            &lv(&[("a", 0.1), ("b", 0.1), ("c", 0.1), ("d", 0.112)]),
+        );
         assert_eq!(slots.iter().flatten().filter(|s| *s == "d").count(), 0);
-        assign_talkers(&mut slots, &lv(&[("a", 0.1), ("b", 0.1), ("c", 0.05), ("d", 0.2)]));
-        assert_eq!(slots, [Some("a".into()), Some("b".into()), Some("d".into())]);
+        assign_talkers(
+            &mut slots,
+            &lv(&[("a", 0.1), ("b", 0.1), ("c", 0.05), ("d", 0.2)]),
+        );
+        assert_eq!(
+            slots,
+            [Some("a".into()), Some("b".into()), Some("d".into())]
+        );
         // A departed talker frees its slot.
         assign_talkers(&mut slots, &lv(&[("a", 0.1), ("d", 0.2)]));
         assert_eq!(slots, [Some("a".into()), None, Some("d".into())]);

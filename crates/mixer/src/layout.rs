@@ -296,7 +296,10 @@ mod tests {
         for (i, t) in tiles.iter().enumerate() {
             let r = t.rect;
             assert!(
-                r.x % 2 == 0 && r.y % 2 == 0 && r.width % 2 == 0 && r.height % 2 == 0,
+                r.x.is_multiple_of(2)
+                    && r.y.is_multiple_of(2)
+                    && r.width.is_multiple_of(2)
+                    && r.height.is_multiple_of(2),
                 "{r:?}"
             );
             assert!(
@@ -480,6 +483,11 @@ mod tests {
         assert_eq!(cell.fit(480, 640), Rect::new(210, 0, 540, 720));
         assert_eq!(cell.fit(960, 720), cell);
         let odd = Rect::new(100, 50, 316, 176).fit(641, 481);
-        assert!(odd.x % 2 == 0 && odd.y % 2 == 0 && odd.width % 2 == 0 && odd.height % 2 == 0);
+        assert!(
+            odd.x.is_multiple_of(2)
+                && odd.y.is_multiple_of(2)
+                && odd.width.is_multiple_of(2)
+                && odd.height.is_multiple_of(2)
+        );
     }
 }

@@ -12,7 +12,7 @@ use red5_media::codec::{AudioEncoder, EncodedVideo, VideoEncoder, VideoEncoderCo
 use red5_media::frame::{AudioFrame, VideoFrame, AUDIO_RATE};
 use serde::{Deserialize, Serialize};
 
-use crate::audio::{AudioMixer, AudioMixerConfig, AudioInputStats, FRAME};
+use crate::audio::{AudioInputStats, AudioMixer, AudioMixerConfig, FRAME};
 use crate::compositor::{Compositor, Refreshed, Yuv, BACKGROUND};
 use crate::error::MixerError;
 use crate::layout::{LayoutKind, Tile};
@@ -91,8 +91,8 @@ impl MixerConfig {
     fn validate(&self) -> Result<(), MixerError> {
         if self.width < 16
             || self.height < 16
-            || self.width % 2 != 0
-            || self.height % 2 != 0
+            || !self.width.is_multiple_of(2)
+            || !self.height.is_multiple_of(2)
             || self.width > 4096
             || self.height > 4096
         {
@@ -420,7 +420,12 @@ impl Mixer {
 
     /// A participant's newest decoded picture (any size). Returns false for participants not in
     /// the conference (e.g. still in the waiting room).
-    pub fn push_video(&mut self, id: &str, frame: VideoFrame, now: Instant) -> Result<bool, MixerError> {
+    pub fn push_video(
+        &mut self,
+        id: &str,
+        frame: VideoFrame,
+        now: Instant,
+    ) -> Result<bool, MixerError> {
         let (cw, ch) = frame.chroma_size();
         let (w, h) = (frame.width as usize, frame.height as usize);
         let ok = w > 0
@@ -454,7 +459,10 @@ impl Mixer {
 
     /// When the next output is due (sleep until then).
     pub fn next_deadline(&self) -> Instant {
-        self.start + self.video_due(self.next_video).min(self.audio_due(self.next_audio))
+        self.start
+            + self
+                .video_due(self.next_video)
+                .min(self.audio_due(self.next_audio))
     }
 
     /// Produce everything due at `now`: at most one composite frame (late frames are skipped,

@@ -1,12 +1,15 @@
 //! Real media through the mixer: synthetic participants (pattern colours, tones), real Opus
 //! and H.264 on the way in and out, checks on decoded pixels and by spectrum.
+#![allow(clippy::unwrap_used)] // tests may unwrap (project rule)
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use red5_media::codec::h264::{H264Decoder, H264Encoder};
 use red5_media::codec::opus::{OpusDecoder, OpusEncoder};
-use red5_media::codec::{AudioDecoder, AudioEncoder, VideoDecoder, VideoEncoder, VideoEncoderConfig};
+use red5_media::codec::{
+    AudioDecoder, AudioEncoder, VideoDecoder, VideoEncoder, VideoEncoderConfig,
+};
 use red5_media::frame::{AudioFrame, VideoFrame};
 use red5_media::source::AudioSource;
 use red5_media::synthetic::{PatternColor, TestPattern, ToneSource};
@@ -125,7 +128,7 @@ impl Rig {
                 if !p.sending {
                     continue;
                 }
-                if ms % 20 == 0 {
+                if ms.is_multiple_of(20) {
                     let a = p.audio();
                     self.mixer.push_audio(&p.id, &a).unwrap();
                 }
@@ -145,7 +148,10 @@ impl Rig {
                                 .entry(pa.id.clone())
                                 .or_insert_with(|| OpusDecoder::new(1).unwrap());
                             let pcm = dec.decode(pa.mix_minus.opus.as_deref()).unwrap();
-                            self.heard.entry(pa.id.clone()).or_default().extend(pcm.samples);
+                            self.heard
+                                .entry(pa.id.clone())
+                                .or_default()
+                                .extend(pcm.samples);
                             for (i, t) in pa.talkers.iter().enumerate() {
                                 let key = (pa.id.clone(), i);
                                 let dec = self
@@ -153,7 +159,10 @@ impl Rig {
                                     .entry(key.clone())
                                     .or_insert_with(|| OpusDecoder::new(1).unwrap());
                                 let pcm = dec.decode(t.opus.as_deref()).unwrap();
-                                self.talker_heard.entry(key).or_default().extend(pcm.samples);
+                                self.talker_heard
+                                    .entry(key)
+                                    .or_default()
+                                    .extend(pcm.samples);
                             }
                         }
                     }
@@ -202,7 +211,12 @@ impl Rig {
 
     fn mean_in(&self, r: Rect) -> (f32, f32, f32) {
         let f = self.last_composite.as_ref().unwrap();
-        f.mean_yuv(r.x as usize, r.y as usize, r.width as usize, r.height as usize)
+        f.mean_yuv(
+            r.x as usize,
+            r.y as usize,
+            r.width as usize,
+            r.height as usize,
+        )
     }
 }
 
@@ -266,7 +280,10 @@ fn mix_minus_holds_the_other_two_tones_and_not_your_own() {
     }
     found.sort_unstable();
     assert_eq!(found, ["bob", "carol"]);
-    assert!(tracks[2].iter().all(|s| s.abs() < 1e-3), "third talker track should be silent");
+    assert!(
+        tracks[2].iter().all(|s| s.abs() < 1e-3),
+        "third talker track should be silent"
+    );
 }
 
 #[test]
@@ -284,7 +301,12 @@ fn composite_shows_presenter_large_and_follows_changes() {
     assert_eq!(rig.tile_colour("carol"), Some(PatternColor::Blue));
     // The main region's centre row is the presenter's colour (not just the patch).
     let big = rig.mixer.layout()[0].rect.fit(320, 180);
-    let (_, u, v) = rig.mean_in(Rect::new(big.x + 16, big.y + big.height - 24, big.width - 32, 16));
+    let (_, u, v) = rig.mean_in(Rect::new(
+        big.x + 16,
+        big.y + big.height - 24,
+        big.width - 32,
+        16,
+    ));
     let (_, ru, rv) = PatternColor::Red.yuv();
     assert!((u - f32::from(ru)).abs() < 8.0 && (v - f32::from(rv)).abs() < 8.0);
 
@@ -292,16 +314,28 @@ fn composite_shows_presenter_large_and_follows_changes() {
     rig.mixer.set_presenter(Some("bob"));
     rig.run(Duration::from_millis(300));
     let layout = rig.mixer.layout();
-    assert_eq!((layout[0].id.as_str(), layout[0].role), ("bob", TileRole::Main));
+    assert_eq!(
+        (layout[0].id.as_str(), layout[0].role),
+        ("bob", TileRole::Main)
+    );
     assert_eq!(rig.tile_colour("bob"), Some(PatternColor::Green));
     assert_eq!(rig.tile_colour("alice"), Some(PatternColor::Red));
     let main_patch = Rect::new(300, 260, 60, 30);
     let (_, u, v) = rig.mean_in(main_patch);
     let (_, gu, gv) = PatternColor::Green.yuv();
-    assert!((u - f32::from(gu)).abs() < 8.0 && (v - f32::from(gv)).abs() < 8.0, "{u} {v}");
+    assert!(
+        (u - f32::from(gu)).abs() < 8.0 && (v - f32::from(gv)).abs() < 8.0,
+        "{u} {v}"
+    );
 
     // Removal: carol's tile leaves the composite.
-    let carol_rect = rig.mixer.layout().iter().find(|t| t.id == "carol").unwrap().rect;
+    let carol_rect = rig
+        .mixer
+        .layout()
+        .iter()
+        .find(|t| t.id == "carol")
+        .unwrap()
+        .rect;
     assert!(rig.mixer.remove_participant("carol"));
     rig.run(Duration::from_millis(300));
     assert!(rig.mixer.layout().iter().all(|t| t.id != "carol"));
@@ -309,7 +343,10 @@ fn composite_shows_presenter_large_and_follows_changes() {
     // Nobody shows Blue anywhere in the strip any more.
     let strip = rig.mean_in(Rect::new(484, 0, 156, 360));
     let (_, bu, _) = PatternColor::Blue.yuv();
-    assert!((strip.1 - f32::from(bu)).abs() > 20.0, "blue still in the strip: {strip:?}");
+    assert!(
+        (strip.1 - f32::from(bu)).abs() > 20.0,
+        "blue still in the strip: {strip:?}"
+    );
     let _ = carol_rect;
 }
 
@@ -326,15 +363,27 @@ fn a_participant_that_stops_sending_goes_silent_and_placeholder_without_stalling
     rig.clear_audio();
     rig.run(Duration::from_millis(1200));
     // The mix kept running at full rate...
-    assert!(rig.composites - composites_before >= 30, "{}", rig.composites - composites_before);
+    assert!(
+        rig.composites - composites_before >= 30,
+        "{}",
+        rig.composites - composites_before
+    );
     assert!(rig.heard["alice"].len() >= 1200 * 48 - 960);
     // ...alice and bob no longer hear carol but still hear each other...
     assert_hears(&rig, "alice", &["bob"], &["alice", "carol"]);
     assert_hears(&rig, "bob", &["alice"], &["bob", "carol"]);
     // ...and carol's tile shows the neutral grey placeholder.
-    let tile = rig.mixer.layout().into_iter().find(|t| t.id == "carol").unwrap();
+    let tile = rig
+        .mixer
+        .layout()
+        .into_iter()
+        .find(|t| t.id == "carol")
+        .unwrap();
     let (y, u, v) = rig.mean_in(Rect::new(tile.rect.x + 2, tile.rect.y + 2, 12, 8));
-    assert!((y - 56.0).abs() < 8.0 && (u - 128.0).abs() < 4.0 && (v - 128.0).abs() < 4.0, "{y} {u} {v}");
+    assert!(
+        (y - 56.0).abs() < 8.0 && (u - 128.0).abs() < 4.0 && (v - 128.0).abs() < 4.0,
+        "{y} {u} {v}"
+    );
     assert!(rig.mixer.stats().audio_inputs[2].underruns >= 1);
 
     // She comes back: picture and tone return.
@@ -379,11 +428,20 @@ fn late_ticks_skip_video_frames_and_bound_audio_catch_up() {
     assert_eq!(ev.len(), 2, "one audio and one video frame at t0");
     // One second late: one composite, at most five audio frames, clocks realigned.
     let ev = m.tick(t0 + Duration::from_secs(1)).unwrap();
-    let videos = ev.iter().filter(|e| matches!(e, MixerEvent::Video(_))).count();
-    let audios = ev.iter().filter(|e| matches!(e, MixerEvent::Audio(_))).count();
+    let videos = ev
+        .iter()
+        .filter(|e| matches!(e, MixerEvent::Video(_)))
+        .count();
+    let audios = ev
+        .iter()
+        .filter(|e| matches!(e, MixerEvent::Audio(_)))
+        .count();
     assert_eq!((videos, audios), (1, 5));
     let s = m.stats();
-    assert!(s.skipped_video_frames >= 28 && s.skipped_audio_frames >= 40, "{s:?}");
+    assert!(
+        s.skipped_video_frames >= 28 && s.skipped_audio_frames >= 40,
+        "{s:?}"
+    );
     assert!(m.next_deadline() > t0 + Duration::from_secs(1));
     assert!(m.next_deadline() <= t0 + Duration::from_millis(1034));
 }
@@ -404,7 +462,9 @@ fn bad_settings_are_refused_with_a_reason() {
     m.add_participant("a").unwrap();
     assert!(m.push_video("a", broken, t0).is_err());
     // Waiting-room participants are ignored, not errors.
-    assert!(!m.push_video("stranger", VideoFrame::new(64, 64), t0).unwrap());
+    assert!(!m
+        .push_video("stranger", VideoFrame::new(64, 64), t0)
+        .unwrap());
 }
 
 #[test]
@@ -428,7 +488,10 @@ fn set_participants_follows_the_conference_list() {
     m.set_presenter(Some("d"));
     m.tick(t0).unwrap();
     let layout = m.layout();
-    assert_eq!(layout.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), ["d", "c", "a"]);
+    assert_eq!(
+        layout.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["d", "c", "a"]
+    );
     let ev = m.tick(t0 + Duration::from_millis(20)).unwrap();
     let audio = ev
         .iter()
