@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use red5_media::analysis::LatencyStats;
 use red5_media::codec::h264::{H264Decoder, H264Encoder};
 use red5_media::codec::opus::{OpusDecoder, OpusEncoder};
-use red5_media::codec::{AudioDecoder, AudioEncoder, VideoDecoder, VideoEncoder, VideoEncoderConfig};
+use red5_media::codec::{
+    AudioDecoder, AudioEncoder, VideoDecoder, VideoEncoder, VideoEncoderConfig,
+};
 use red5_media::frame::process_cpu_time;
 use red5_media::source::AudioSource;
 use red5_media::synthetic::{PatternColor, TestPattern, ToneSource};
@@ -153,12 +155,23 @@ fn main() {
     let lat = latency.summary().expect("no composite was made");
     let stats = mixer.stats();
     let pct = |d: Duration| 100.0 * d.as_secs_f64() / wall.as_secs_f64();
-    println!("## Mixer at real-time pacing ({seconds} s, 4 participants, 1280x720@30, 1500 kbps)\n");
+    println!(
+        "## Mixer at real-time pacing ({seconds} s, 4 participants, 1280x720@30, 1500 kbps)\n"
+    );
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| process CPU (getrusage), % of one core | {:.1} % |", pct(cpu));
-    println!("| of which input decoding (4x H.264 720p + 4x Opus), wall in loop | {:.1} % |", pct(decode_time));
-    println!("| of which mixer tick (compose + H.264 encode + audio mix + Opus), wall | {:.1} % |", pct(tick_time));
+    println!(
+        "| process CPU (getrusage), % of one core | {:.1} % |",
+        pct(cpu)
+    );
+    println!(
+        "| of which input decoding (4x H.264 720p + 4x Opus), wall in loop | {:.1} % |",
+        pct(decode_time)
+    );
+    println!(
+        "| of which mixer tick (compose + H.264 encode + audio mix + Opus), wall | {:.1} % |",
+        pct(tick_time)
+    );
     println!(
         "| composites | {composites} ({:.1} fps), skipped {} |",
         composites as f64 / wall.as_secs_f64(),
@@ -172,7 +185,10 @@ fn main() {
         "| input bitrate per participant | {:.0} kbps |",
         input_bytes as f64 * 8.0 / 2.0 / 1000.0
     );
-    println!("| audio frames | {} (skipped {}) |", stats.audio_frames, stats.skipped_audio_frames);
+    println!(
+        "| audio frames | {} (skipped {}) |",
+        stats.audio_frames, stats.skipped_audio_frames
+    );
     println!(
         "| latency arrival -> encoded composite (ms) | p50 {:.1}, p95 {:.1}, max {:.1} (n={}) |",
         lat.p50_ms, lat.p95_ms, lat.max_ms, lat.count

@@ -64,6 +64,8 @@ pub struct Compositor {
     inputs: HashMap<String, Input>,
     tiles: Vec<TileState>,
     layout_dirty: bool,
+    /// Custom layouts may overlap: then every change redraws all tiles in order.
+    overlapping: bool,
     video_timeout: Duration,
     background: Yuv,
     seq: u64,
@@ -82,6 +84,7 @@ impl Compositor {
             inputs: HashMap::new(),
             tiles: Vec::new(),
             layout_dirty: true,
+            overlapping: false,
             video_timeout,
             background: BACKGROUND,
             seq: 0,
@@ -197,8 +200,31 @@ impl Compositor {
                     }
                 })
                 .collect();
+            self.overlapping = self.tiles.iter().enumerate().any(|(i, a)| {
+                self.tiles[i + 1..]
+                    .iter()
+                    .any(|b| a.tile.rect.intersects(&b.tile.rect))
+            });
             let full = Rect::new(0, 0, self.canvas.width, self.canvas.height);
             fill_rect(&mut self.canvas, full, self.background);
+        }
+        let timeout = self.video_timeout;
+        let inputs = &self.inputs;
+        let wanted = |t: &TileState| match inputs
+            .get(&t.tile.id)
+            .filter(|i| now.saturating_duration_since(i.arrival) <= timeout)
+        {
+            Some(i) => TileContent::Video { seq: i.seq },
+            None => TileContent::Placeholder,
+        };
+        if self.overlapping && self.tiles.iter().any(|t| t.drawn != Some(wanted(t))) {
+            // Overlapping tiles: repaint everything in order so upper tiles stay on top.
+            let full = Rect::new(0, 0, self.canvas.width, self.canvas.height);
+            fill_rect(&mut self.canvas, full, self.background);
+            for t in &mut self.tiles {
+                t.drawn = None;
+                t.content = None;
+            }
         }
         let mut refreshed = Vec::new();
         for t in &mut self.tiles {
@@ -216,7 +242,7 @@ impl Compositor {
             match input {
                 Some(i) => {
                     let rect = t.tile.rect.fit(i.frame.width, i.frame.height);
-                    if t.content != Some(rect) {
+                    if t.content != Some(rect) && !self.overlapping {
                         fill_rect(&mut self.canvas, t.tile.rect, self.background);
                         t.content = Some(rect);
                     }
@@ -373,5 +399,45 @@ mod tests {
         );
         c.compose(t0);
         assert!(close(c.canvas().mean_yuv(0, 0, 8, 180), BACKGROUND, 0.5));
+    }
+
+    #[test]
+    fn overlapping_custom_regions_keep_their_order() {
+        use crate::layout::Region;
+        let t0 = Instant::now();
+        let kind = LayoutKind::Custom {
+            regions: vec![
+                Region {
+                    id: "big".into(),
+                    rect: Rect::new(0, 0, 320, 180),
+                },
+                Region {
+                    id: "pip".into(),
+                    rect: Rect::new(200, 100, 96, 54),
+                },
+            ],
+        };
+        let mut c = Compositor::new(320, 180, kind, Duration::from_secs(1));
+        c.set_participants(&ids(&["big", "pip"]));
+        let pip = TestPattern::new(320, 180, PatternColor::Green).render(0, 0);
+        c.push("pip", pip, t0);
+        c.compose(t0);
+        // Only the big one changes: the picture-in-picture must stay on top.
+        for n in 0..3 {
+            c.push(
+                "big",
+                TestPattern::new(320, 180, PatternColor::Red).render(n, 0),
+                t0,
+            );
+            c.compose(t0);
+            let (_, u, v) = c
+                .canvas()
+                .mean_yuv(200 + 96 * 3 / 4, 100 + 54 * 4 / 5, 16, 6);
+            let (_, gu, gv) = PatternColor::Green.yuv();
+            assert!(
+                (u - f32::from(gu)).abs() < 3.0 && (v - f32::from(gv)).abs() < 3.0,
+                "{u} {v}"
+            );
+        }
     }
 }

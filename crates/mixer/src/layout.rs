@@ -48,6 +48,14 @@ impl Rect {
         self.width == 0 || self.height == 0
     }
 
+    /// Whether two rectangles share any pixel.
+    pub fn intersects(&self, o: &Rect) -> bool {
+        self.x < o.x + o.width
+            && o.x < self.x + self.width
+            && self.y < o.y + o.height
+            && o.y < self.y + self.height
+    }
+
     /// Whether a point lies inside.
     pub fn contains(&self, x: u32, y: u32) -> bool {
         x >= self.x && y >= self.y && x < self.x + self.width && y < self.y + self.height
