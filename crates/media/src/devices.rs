@@ -102,11 +102,31 @@ fn audio_devices(kind: DeviceKind) -> Result<Vec<DeviceInfo>, MediaError> {
         ),
     };
     let devices = devices.map_err(|e| MediaError::SoundSystem(e.to_string()))?;
-    let default_id = default.and_then(|d| d.id().ok()).map(|id| id.to_string());
-    let mut out = Vec::with_capacity(devices.len());
+    let default_id = default
+        .as_ref()
+        .and_then(|d| d.id().ok())
+        .map(|id| id.to_string());
+    let mut out = Vec::with_capacity(devices.len() + 1);
+    // The system default first, even when the enumeration does not list it.
+    if let (Some(dev), Some(id)) = (&default, &default_id) {
+        if !devices
+            .iter()
+            .any(|d| d.id().ok().map(|i| i.to_string()).as_ref() == Some(id))
+        {
+            out.push(DeviceInfo {
+                name: audio_device_name(dev).unwrap_or_else(|| "System default".into()),
+                id: id.clone(),
+                kind,
+                is_default: true,
+            });
+        }
+    }
     for dev in devices {
         let Ok(id) = dev.id() else { continue };
         let id = id.to_string();
+        if is_helper_pcm(&id) {
+            continue;
+        }
         out.push(DeviceInfo {
             name: audio_device_name(&dev).unwrap_or_else(|| id.clone()),
             is_default: default_id.as_deref() == Some(id.as_str()),
@@ -125,6 +145,28 @@ pub(crate) fn stream_error_is_fatal(e: &cpal::Error) -> bool {
         e.kind(),
         cpal::ErrorKind::Xrun | cpal::ErrorKind::RealtimeDenied | cpal::ErrorKind::DeviceChanged
     )
+}
+
+/// ALSA plugin PCMs that only convert or discard audio (rate converters, up/down-mixers,
+/// null, OSS emulation, multichannel aliases). They stay openable by id, but are not listed.
+pub(crate) fn is_helper_pcm(id: &str) -> bool {
+    let Some(name) = id.strip_prefix("alsa:") else {
+        return false;
+    };
+    let base = name.split(':').next().unwrap_or(name);
+    matches!(
+        base,
+        "null"
+            | "lavrate"
+            | "samplerate"
+            | "speexrate"
+            | "speex"
+            | "upmix"
+            | "vdownmix"
+            | "oss"
+            | "dmix"
+            | "dsnoop"
+    ) || base.starts_with("surround")
 }
 
 /// A device's display name: the first line of cpal's description (ALSA hints span several lines).
@@ -206,6 +248,10 @@ mod tests {
         assert!(mics.iter().all(|d| d.kind == DeviceKind::Microphone));
         assert!(outs.iter().all(|d| d.kind == DeviceKind::Speaker));
         assert!(mics.iter().filter(|d| d.is_default).count() <= 1);
+        // ALSA's helper plugins are not devices a person picks.
+        for d in mics.iter().chain(&outs) {
+            assert!(!is_helper_pcm(&d.id), "{d:?}");
+        }
     }
 
     #[test]

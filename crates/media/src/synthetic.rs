@@ -467,6 +467,32 @@ mod tests {
     }
 
     #[test]
+    fn stamp_survives_the_far_end_scaling_the_video_down() {
+        // Browsers and SFUs scale video (e.g. 1280x720 sent, 640x360 received).
+        let big = TestPattern::new(1280, 720, PatternColor::Blue).render(123_456, 42);
+        let mut small = VideoFrame::new(640, 360);
+        for y in 0..360 {
+            for x in 0..640 {
+                let s: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|(dx, dy)| u32::from(big.y_at(2 * x + dx, 2 * y + dy)))
+                    .sum();
+                small.y[y * small.stride_y + x] = ((s + 2) / 4) as u8;
+            }
+        }
+        for (dst, src) in [(&mut small.u, &big.u), (&mut small.v, &big.v)] {
+            for y in 0..180 {
+                for x in 0..320 {
+                    dst[y * 320 + x] = src[(2 * y) * 640 + 2 * x];
+                }
+            }
+        }
+        let s = read_stamp(&small).unwrap();
+        assert_eq!((s.frame_number, s.capture_time_us48), (123_456, 42));
+        assert_eq!(detect_color(&small), Some(PatternColor::Blue));
+    }
+
+    #[test]
     fn latency_wraps() {
         let s = Stamp {
             frame_number: 0,
