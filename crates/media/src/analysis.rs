@@ -66,6 +66,16 @@ fn goertzel_power(samples: &[f32], sample_rate: u32, freq: f32) -> f32 {
     s1 * s1 + s2 * s2 - coeff * s1 * s2
 }
 
+/// Relative power of one frequency in a mono block (0 for silence; ~0.25 x amplitude^2 for a
+/// pure tone at that frequency).
+pub fn tone_power(samples: &[f32], sample_rate: u32, freq: f32) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let n = samples.len() as f32;
+    goertzel_power(samples, sample_rate, freq) / (n * n)
+}
+
 /// Frequency with the most energy in a mono block, between 50 Hz and 8 kHz: a coarse scan in
 /// 10 Hz steps over a window of at most 8192 samples, then a 1 Hz refinement around the peak.
 pub fn dominant_frequency(samples: &[f32], sample_rate: u32) -> f32 {

@@ -8,6 +8,7 @@
 pub mod analysis;
 pub mod camera;
 pub mod codec;
+pub mod compose;
 pub mod convert;
 pub mod devices;
 pub mod error;
