@@ -1,6 +1,6 @@
 //! Media benchmarks (a plain bench binary, no timing asserts). Run once, in release:
 //!   CARGO_TARGET_DIR=... cargo bench -p red5-media --bench media
-//! Optional argument: a section name (convert, codecs, opus, ui, mixer, pipeline) to run only that.
+//! Optional argument: a section name (convert, codecs, opus, ui, g2g, mixer, pipeline) to run only that.
 //!
 //! Prints one line per figure; BENCHMARKS.md records a run.
 
@@ -262,6 +262,45 @@ fn mixer() {
     );
 }
 
+/// In-process glass-to-glass (no network): paced 720p30 pattern → H.264 → RTP → jitter
+/// buffer → decode → read the capture time back from the pixels.
+fn g2g() {
+    use red5_media::analysis::LatencyStats;
+    use red5_media::pipeline::{VideoReceiveOutput, VideoReceiver};
+    use red5_media::source::VideoSource;
+    use red5_media::synthetic::{read_stamp, TestPatternSource};
+    let mut src = TestPatternSource::new(1280, 720, 30, PatternColor::Green, true).expect("source");
+    let mut enc = new_video_encoder(
+        VideoCodec::H264,
+        VideoEncoderConfig::new(1280, 720, 30, 2_500_000),
+    )
+    .expect("encoder");
+    let mut pk = RtpPacketizer::new(RtpCodec::H264, 102, 1, 0, 0);
+    let mut rx = VideoReceiver::new(VideoCodec::H264).expect("receiver");
+    let mut stats = LatencyStats::default();
+    for _ in 0..90 {
+        let f = src.next_frame().expect("frame");
+        if let Some(e) = enc.encode(&f).expect("encode") {
+            for p in pk.packetize(&e.data, e.timestamp).expect("packetize") {
+                rx.push(p, Instant::now());
+            }
+        }
+        for out in rx.poll(Instant::now()) {
+            if let VideoReceiveOutput::Frame { frame, .. } = out {
+                if let Some(s) = read_stamp(&frame) {
+                    stats.add_us(s.latency_us(now_unix_micros()));
+                }
+            }
+        }
+    }
+    if let Some(s) = stats.summary() {
+        println!(
+            "in-process glass-to-glass 720p30 H.264 (no network): p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} frames",
+            s.p50_ms, s.p95_ms, s.max_ms, s.count
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes "--bench"; ignore flags.
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -277,6 +316,9 @@ fn main() {
     }
     if run("ui") {
         ui();
+    }
+    if run("g2g") {
+        g2g();
     }
     if run("mixer") {
         mixer();
