@@ -212,3 +212,31 @@ fn openh264_was_built_with_nasm_assembly() {
         "openh264 has no x86 assembly linked: install nasm and rebuild (cargo clean -p openh264-sys2)"
     );
 }
+
+/// Red5 negotiates `profile-level-id=42e01f`: the SPS must say Baseline (66) with
+/// constraint_set1 (constrained baseline) and level 3.1 for up to 720p30.
+#[test]
+fn h264_sps_is_constrained_baseline_level_3_1() {
+    for (w, h) in [(640, 360), (1280, 720)] {
+        let mut src = TestPatternSource::new(w, h, 30, PatternColor::Gray, false).unwrap();
+        let mut enc = new_video_encoder(
+            VideoCodec::H264,
+            VideoEncoderConfig::new(w, h, 30, 1_000_000),
+        )
+        .unwrap();
+        let e = enc.encode(&src.next_frame().unwrap()).unwrap().unwrap();
+        let d = &e.data;
+        let sps = (0..d.len() - 4)
+            .find(|&i| d[i..i + 3] == [0, 0, 1] && d[i + 3] & 0x1f == 7)
+            .map(|i| &d[i + 4..i + 7])
+            .expect("key frame carries an SPS");
+        assert_eq!(sps[0], 0x42, "profile_idc for {w}x{h}");
+        assert_ne!(
+            sps[1] & 0x40,
+            0,
+            "constraint_set1 for {w}x{h}: {:#x}",
+            sps[1]
+        );
+        assert_eq!(sps[2], 0x1f, "level_idc for {w}x{h}");
+    }
+}
