@@ -12,6 +12,6 @@ pub mod mixer;
 
 pub use layout::{compute_layout, LayoutKind, Rect, Region, Tile, TileRole};
 pub use mixer::{
-    AudioOutput, AudioTrackOutput, Mixer, MixerConfig, MixerEvent, MixerStats, ParticipantAudio,
-    TalkerTrack, VideoOutput, OPUS_SILENCE,
+    AudioOutput, AudioTrackOutput, AudioTrackPlan, Mixer, MixerConfig, MixerEvent, MixerStats,
+    ParticipantAudio, TalkerTrack, VideoOutput, OPUS_SILENCE,
 };

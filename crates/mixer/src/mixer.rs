@@ -181,6 +181,42 @@ pub struct ParticipantAudio {
     pub talkers: Vec<TalkerTrack>,
 }
 
+/// What the server sends on a participant's extra (`sendonly`) audio m-lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AudioTrackPlan {
+    /// Red5's behaviour: each track carries one of the loudest other talkers (silence when
+    /// fewer exist). A receiver that plays all tracks hears exactly the mix-minus for up to
+    /// `talker_tracks + 1` participants, and the loudest others beyond.
+    #[default]
+    Talkers,
+    /// The summed mix-minus on the first track, silence on the others: for receivers that play
+    /// only one audio track of a stream.
+    MixMinusFirst,
+}
+
+impl ParticipantAudio {
+    /// The Opus packets for the extra audio m-lines, in m-line order (`None` when audio
+    /// encoding is off).
+    pub fn tracks(&self, plan: AudioTrackPlan) -> Option<Vec<Bytes>> {
+        match plan {
+            AudioTrackPlan::Talkers => self.talkers.iter().map(|t| t.opus.clone()).collect(),
+            AudioTrackPlan::MixMinusFirst => {
+                let first = self.mix_minus.opus.clone()?;
+                let n = self.talkers.len().max(1);
+                Some(
+                    std::iter::once(first)
+                        .chain(std::iter::repeat_n(
+                            Bytes::from_static(&OPUS_SILENCE),
+                            n - 1,
+                        ))
+                        .collect(),
+                )
+            }
+        }
+    }
+}
+
 /// The audio outputs of one 20 ms step.
 #[derive(Debug, Clone)]
 pub struct AudioOutput {

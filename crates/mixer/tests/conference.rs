@@ -13,7 +13,9 @@ use red5_media::codec::{
 use red5_media::frame::{AudioFrame, VideoFrame};
 use red5_media::source::AudioSource;
 use red5_media::synthetic::{PatternColor, TestPattern, ToneSource};
-use red5_mixer::{LayoutKind, Mixer, MixerConfig, MixerEvent, Rect, TileRole};
+use red5_mixer::{
+    AudioTrackPlan, LayoutKind, Mixer, MixerConfig, MixerEvent, Rect, TileRole, OPUS_SILENCE,
+};
 
 const STEP: Duration = Duration::from_millis(10);
 
@@ -502,5 +504,11 @@ fn set_participants_follows_the_conference_list() {
         .unwrap();
     assert_eq!(audio.participants.len(), 3);
     assert!(audio.participant("b").is_none());
-    assert_eq!(audio.participant("a").unwrap().talkers.len(), 3);
+    let a = audio.participant("a").unwrap();
+    assert_eq!(a.talkers.len(), 3);
+    let talkers = a.tracks(AudioTrackPlan::Talkers).unwrap();
+    let mixed = a.tracks(AudioTrackPlan::MixMinusFirst).unwrap();
+    assert_eq!((talkers.len(), mixed.len()), (3, 3));
+    assert_eq!(mixed[0], a.mix_minus.opus.clone().unwrap());
+    assert_eq!(&mixed[1][..], &OPUS_SILENCE[..]);
 }
