@@ -15,3 +15,6 @@ pub use mixer::{
     AudioOutput, AudioTrackOutput, AudioTrackPlan, Mixer, MixerConfig, MixerEvent, MixerStats,
     ParticipantAudio, TalkerTrack, VideoOutput, OPUS_SILENCE,
 };
+pub mod thread;
+
+pub use thread::MixerThread;
