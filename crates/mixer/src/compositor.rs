@@ -258,7 +258,7 @@ impl Compositor {
                                 rect.height,
                             ));
                         }
-                        if let Some(s) = &t.scaler {
+                        if let Some(s) = &mut t.scaler {
                             s.scale_into(&i.frame, &mut self.canvas, rect);
                         }
                     }

@@ -107,54 +107,112 @@ impl PlaneScaler {
     }
 }
 
-/// Scales whole I420 frames of one size into canvas rectangles of one size.
+/// Halve a plane with a 2x2 box filter (`w`/`h` are the source size; odd edges are dropped).
+fn halve(src: &[u8], stride: usize, w: usize, h: usize, dst: &mut Vec<u8>) -> (usize, usize) {
+    let (w2, h2) = (w / 2, h / 2);
+    dst.clear();
+    dst.resize(w2 * h2, 0);
+    for (y, out) in dst.chunks_exact_mut(w2.max(1)).enumerate().take(h2) {
+        let r0 = &src[2 * y * stride..2 * y * stride + 2 * w2];
+        let r1 = &src[(2 * y + 1) * stride..(2 * y + 1) * stride + 2 * w2];
+        for ((o, a), b) in out
+            .iter_mut()
+            .zip(r0.chunks_exact(2))
+            .zip(r1.chunks_exact(2))
+        {
+            *o = ((u16::from(a[0]) + u16::from(a[1]) + u16::from(b[0]) + u16::from(b[1]) + 2) >> 2)
+                as u8;
+        }
+    }
+    (w2, h2)
+}
+
+/// Scales whole I420 frames of one size into canvas rectangles of one size. Big reductions
+/// (strip tiles from 720p cameras, screen shares) first halve the picture with a 2x2 box filter
+/// while it stays at least the target size, so fine detail averages out instead of aliasing;
+/// the last step is bilinear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameScaler {
+    src_w: u32,
+    src_h: u32,
+    dst_w: u32,
+    dst_h: u32,
+    halvings: u32,
     luma: PlaneScaler,
     chroma: PlaneScaler,
+    /// Scratch planes for the halving steps (Y, U, V), reused every frame.
+    scratch: [Vec<u8>; 6],
 }
 
 impl FrameScaler {
     /// `dst_w`/`dst_h` must be even (rectangles from the layout are).
     pub fn new(src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> Self {
         let (scw, sch) = chroma_size(src_w, src_h);
+        let mut halvings = 0;
+        while (src_w >> (halvings + 1)) >= dst_w.max(1)
+            && (src_h >> (halvings + 1)) >= dst_h.max(1)
+            && (scw >> (halvings + 1)) >= 1
+            && (sch >> (halvings + 1)) >= 1
+        {
+            halvings += 1;
+        }
         FrameScaler {
-            luma: PlaneScaler::new(src_w, src_h, dst_w, dst_h),
-            chroma: PlaneScaler::new(scw as u32, sch as u32, dst_w / 2, dst_h / 2),
+            src_w,
+            src_h,
+            dst_w,
+            dst_h,
+            halvings,
+            luma: PlaneScaler::new(src_w >> halvings, src_h >> halvings, dst_w, dst_h),
+            chroma: PlaneScaler::new(
+                (scw >> halvings) as u32,
+                (sch >> halvings) as u32,
+                dst_w / 2,
+                dst_h / 2,
+            ),
+            scratch: Default::default(),
         }
     }
 
     /// Whether this scaler was built for these sizes.
     pub fn fits(&self, src_w: u32, src_h: u32, dst_w: u32, dst_h: u32) -> bool {
-        (
-            self.luma.src_w,
-            self.luma.src_h,
-            self.luma.dst_w,
-            self.luma.dst_h,
-        ) == (src_w, src_h, dst_w, dst_h)
+        (self.src_w, self.src_h, self.dst_w, self.dst_h) == (src_w, src_h, dst_w, dst_h)
     }
 
     /// Scale `src` into `rect` of `canvas` (even-aligned, inside the canvas).
-    pub fn scale_into(&self, src: &VideoFrame, canvas: &mut VideoFrame, rect: Rect) {
+    pub fn scale_into(&mut self, src: &VideoFrame, canvas: &mut VideoFrame, rect: Rect) {
         let (x, y) = (rect.x as usize, rect.y as usize);
-        self.luma
-            .scale(&src.y, src.stride_y, &mut canvas.y, canvas.stride_y, x, y);
-        self.chroma.scale(
-            &src.u,
-            src.stride_uv,
-            &mut canvas.u,
-            canvas.stride_uv,
-            x / 2,
-            y / 2,
-        );
-        self.chroma.scale(
-            &src.v,
-            src.stride_uv,
-            &mut canvas.v,
-            canvas.stride_uv,
-            x / 2,
-            y / 2,
-        );
+        let (cw, ch) = src.chroma_size();
+        let planes = [
+            (
+                &src.y,
+                src.stride_y,
+                src.width as usize,
+                src.height as usize,
+            ),
+            (&src.u, src.stride_uv, cw, ch),
+            (&src.v, src.stride_uv, cw, ch),
+        ];
+        for (i, (plane, stride, w, h)) in planes.into_iter().enumerate() {
+            let (dst, dst_stride, dx, dy, scaler) = match i {
+                0 => (&mut canvas.y, canvas.stride_y, x, y, &self.luma),
+                1 => (&mut canvas.u, canvas.stride_uv, x / 2, y / 2, &self.chroma),
+                _ => (&mut canvas.v, canvas.stride_uv, x / 2, y / 2, &self.chroma),
+            };
+            if self.halvings == 0 {
+                scaler.scale(plane, stride, dst, dst_stride, dx, dy);
+                continue;
+            }
+            // Ping-pong between two scratch buffers of this plane.
+            let (a, b) = self.scratch[2 * i..2 * i + 2].split_at_mut(1);
+            let (mut cur, mut next) = (&mut a[0], &mut b[0]);
+            let (mut w, mut h) = halve(plane, stride, w, h, cur);
+            for _ in 1..self.halvings {
+                let (w2, h2) = halve(cur, w, w, h, next);
+                std::mem::swap(&mut cur, &mut next);
+                (w, h) = (w2, h2);
+            }
+            scaler.scale(cur, w, dst, dst_stride, dx, dy);
+        }
     }
 }
 
@@ -234,7 +292,7 @@ mod tests {
         src.v.fill(60);
         let mut canvas = VideoFrame::new(128, 96);
         let rect = Rect::new(10, 20, 32, 24);
-        let sc = FrameScaler::new(64, 48, 32, 24);
+        let mut sc = FrameScaler::new(64, 48, 32, 24);
         assert!(sc.fits(64, 48, 32, 24) && !sc.fits(64, 48, 32, 26));
         sc.scale_into(&src, &mut canvas, rect);
         assert_eq!(canvas.mean_yuv(10, 20, 32, 24), (200.0, 50.0, 60.0));
@@ -244,5 +302,35 @@ mod tests {
         assert_eq!(canvas.uv_at(8, 20), (128, 128));
         fill_rect(&mut canvas, Rect::new(0, 0, 128, 96), (30, 120, 130));
         assert_eq!(canvas.mean_yuv(0, 0, 128, 96), (30.0, 120.0, 130.0));
+    }
+
+    #[test]
+    fn big_reductions_average_fine_detail_instead_of_aliasing() {
+        // A 1-pixel checkerboard is mid grey once shrunk; plain bilinear at 3.2x would pick
+        // near-black and near-white samples.
+        let (w, h) = (256u32, 192u32);
+        let mut src = VideoFrame::new(w, h);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                src.y[y * w as usize + x] = if (x + y) % 2 == 0 { 16 } else { 240 };
+            }
+        }
+        let mut canvas = VideoFrame::new(80, 60);
+        let mut sc = FrameScaler::new(w, h, 80, 60);
+        assert_eq!(sc.halvings, 1);
+        sc.scale_into(&src, &mut canvas, Rect::new(0, 0, 80, 60));
+        assert!(
+            canvas.y.iter().all(|&p| (126..=130).contains(&p)),
+            "{:?}",
+            &canvas.y[..16]
+        );
+        // Plain bilinear (what the last step alone does) really does alias here.
+        let plain = PlaneScaler::new(w, h, 80, 60);
+        let mut out = vec![0u8; 80 * 60];
+        plain.scale(&src.y, w as usize, &mut out, 80, 0, 0);
+        assert!(out.iter().any(|&p| !(100..=156).contains(&p)));
+        // 1280x720 into a 316x176 strip tile: two halvings, then bilinear.
+        assert_eq!(FrameScaler::new(1280, 720, 316, 176).halvings, 2);
+        assert_eq!(FrameScaler::new(1280, 720, 960, 540).halvings, 0);
     }
 }
