@@ -18,6 +18,10 @@ pub const BACKGROUND: Yuv = (24, 128, 128);
 /// Placeholder tile (participant without video): mid-dark grey with a lighter silhouette.
 pub const PLACEHOLDER: Yuv = (56, 128, 128);
 pub const SILHOUETTE: Yuv = (100, 128, 128);
+/// Active-speaker frame: amber (RGB 255,180,0).
+pub const SPEAKER: Yuv = (172, 38, 174);
+/// Active-speaker frame thickness (even, for chroma alignment).
+pub const SPEAKER_BORDER: u32 = 4;
 
 /// What a tile shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +73,7 @@ pub struct Compositor {
     video_timeout: Duration,
     background: Yuv,
     seq: u64,
+    highlight: Option<String>,
 }
 
 impl Compositor {
@@ -88,6 +93,7 @@ impl Compositor {
             video_timeout,
             background: BACKGROUND,
             seq: 0,
+            highlight: None,
         }
     }
 
@@ -128,6 +134,25 @@ impl Compositor {
             self.background = colour;
             self.layout_dirty = true;
         }
+    }
+
+    /// Frame one participant's tile as the active speaker (`None`: no frame).
+    pub fn set_highlight(&mut self, id: Option<&str>) {
+        if self.highlight.as_deref() == id {
+            return;
+        }
+        let old = std::mem::replace(&mut self.highlight, id.map(str::to_owned));
+        for t in &mut self.tiles {
+            if Some(&t.tile.id) == old.as_ref() || Some(&t.tile.id) == self.highlight.as_ref() {
+                // Full redraw: the old frame may sit in the letterbox area.
+                t.drawn = None;
+                t.content = None;
+            }
+        }
+    }
+
+    pub fn highlight(&self) -> Option<&str> {
+        self.highlight.as_deref()
     }
 
     /// Store a participant's newest frame (replacing the previous one). Returns false for
@@ -273,10 +298,31 @@ impl Compositor {
                     t.content = None;
                 }
             }
+            if self.highlight.as_ref() == Some(&t.tile.id) {
+                draw_frame(&mut self.canvas, t.tile.rect, SPEAKER_BORDER, SPEAKER);
+            }
             t.drawn = Some(want);
         }
         (refreshed, relayout)
     }
+}
+
+/// An outline of `thickness` pixels just inside `rect`.
+fn draw_frame(canvas: &mut VideoFrame, rect: Rect, thickness: u32, colour: Yuv) {
+    let th = thickness.min(rect.width / 2).min(rect.height / 2) & !1;
+    if th == 0 {
+        return;
+    }
+    let Rect {
+        x,
+        y,
+        width: w,
+        height: h,
+    } = rect;
+    fill_rect(canvas, Rect::new(x, y, w, th), colour);
+    fill_rect(canvas, Rect::new(x, y + h - th, w, th), colour);
+    fill_rect(canvas, Rect::new(x, y, th, h), colour);
+    fill_rect(canvas, Rect::new(x + w - th, y, th, h), colour);
 }
 
 /// A grey tile with a head-and-shoulders silhouette, like a camera-off tile in any
@@ -439,5 +485,47 @@ mod tests {
                 "{u} {v}"
             );
         }
+    }
+
+    #[test]
+    fn active_speaker_frame_moves_and_clears() {
+        let t0 = Instant::now();
+        let mut c = Compositor::new(640, 360, LayoutKind::Presenter, Duration::from_secs(1));
+        c.set_participants(&ids(&["a", "b"]));
+        for id in ["a", "b"] {
+            c.push(
+                id,
+                TestPattern::new(320, 180, PatternColor::Gray).render(0, 0),
+                t0,
+            );
+        }
+        c.compose(t0);
+        let tiles = c.tiles();
+        let (ra, rb) = (tiles[0].rect, tiles[1].rect);
+        let edge = |c: &Compositor, r: Rect| {
+            c.canvas()
+                .mean_yuv(r.x as usize + r.width as usize / 2, r.y as usize, 2, 2)
+        };
+        assert!(!close(edge(&c, ra), SPEAKER, 1.0));
+        c.set_highlight(Some("b"));
+        c.compose(t0);
+        assert!(close(edge(&c, rb), SPEAKER, 1.0), "{:?}", edge(&c, rb));
+        assert!(!close(edge(&c, ra), SPEAKER, 1.0));
+        // A new frame for b keeps the frame on top.
+        c.push(
+            "b",
+            TestPattern::new(320, 180, PatternColor::Gray).render(1, 0),
+            t0,
+        );
+        c.compose(t0);
+        assert!(close(edge(&c, rb), SPEAKER, 1.0));
+        c.set_highlight(Some("a"));
+        c.compose(t0);
+        assert!(close(edge(&c, ra), SPEAKER, 1.0));
+        assert!(
+            !close(edge(&c, rb), SPEAKER, 1.0),
+            "old frame must go: {:?}",
+            edge(&c, rb)
+        );
     }
 }

@@ -25,6 +25,10 @@ pub const AUDIO_PERIOD: Duration = Duration::from_millis(20);
 /// At most this many late audio frames are produced in one tick; further behind, the audio
 /// clock jumps (a caller that stalled for a long time should not get a burst).
 const MAX_AUDIO_CATCH_UP: u32 = 5;
+/// Smoothed RMS above which a participant counts as speaking (-45 dBFS).
+const SPEAKING: f32 = 0.0056;
+/// A new active speaker must be this much louder than the current one (3 dB).
+const SPEAKER_SWITCH: f32 = 1.413;
 
 /// Composition settings (the SM1 composition's width/height/framerate/bitrate plus mixer
 /// details).
@@ -53,6 +57,8 @@ pub struct MixerConfig {
     pub encode_video: bool,
     /// Produce Opus packets for the audio outputs.
     pub encode_audio: bool,
+    /// Frame the active speaker's tile (amber outline) when 2+ participants take part.
+    pub highlight_speaker: bool,
 }
 
 impl Default for MixerConfig {
@@ -72,6 +78,7 @@ impl Default for MixerConfig {
             video_timeout: Duration::from_secs(2),
             encode_video: true,
             encode_audio: true,
+            highlight_speaker: true,
         }
     }
 }
@@ -227,6 +234,10 @@ pub struct AudioOutput {
     /// Everybody, for viewers of the composite stream.
     pub full_mix: AudioTrackOutput,
     pub participants: Vec<ParticipantAudio>,
+    /// Smoothed level of every participant's input in dBFS (for meters).
+    pub levels_dbfs: Vec<(String, f32)>,
+    /// The participant currently talking loudest (with 3 dB hysteresis), if anyone talks.
+    pub active_speaker: Option<String>,
 }
 
 impl AudioOutput {
@@ -274,6 +285,7 @@ pub struct Mixer {
     next_video: u64,
     next_audio: u64,
     stats: MixerStats,
+    speaker: Option<String>,
 }
 
 impl std::fmt::Debug for Mixer {
@@ -339,6 +351,7 @@ impl Mixer {
             opus,
             next_video: 0,
             next_audio: 0,
+            speaker: None,
             stats: MixerStats {
                 video_frames: 0,
                 encoded_bytes: 0,
@@ -566,6 +579,11 @@ impl Mixer {
             participants: mixes,
         } = self.audio.mix();
         let source_of = |id: &str| sources.iter().find(|s| s.id == id);
+        self.update_speaker(&sources);
+        let levels_dbfs = sources
+            .iter()
+            .map(|s| (s.id.clone(), red5_media::analysis::to_dbfs(s.level)))
+            .collect();
         let silence: Arc<[f32]> = vec![0f32; FRAME].into();
         let silence_packet = Bytes::from_static(&OPUS_SILENCE);
         // Solo packets: one encode per talking participant, shared by every listener.
@@ -627,7 +645,31 @@ impl Mixer {
                 opus: full_opus,
             },
             participants,
+            levels_dbfs,
+            active_speaker: self.speaker.clone(),
         })
+    }
+
+    fn update_speaker(&mut self, sources: &[crate::audio::SourceFrame]) {
+        let level = |id: &str| sources.iter().find(|s| s.id == id).map_or(0.0, |s| s.level);
+        let loudest = sources
+            .iter()
+            .filter(|s| s.level >= SPEAKING)
+            .max_by(|a, b| a.level.total_cmp(&b.level));
+        let current = self.speaker.as_deref().map(level).unwrap_or(0.0);
+        let next = match loudest {
+            None => None,
+            Some(l) if current < SPEAKING || l.level > current * SPEAKER_SWITCH => {
+                Some(l.id.clone())
+            }
+            Some(_) => self.speaker.clone(),
+        };
+        if next != self.speaker {
+            self.speaker = next;
+        }
+        let show = self.config.highlight_speaker && self.participants.len() >= 2;
+        self.compositor
+            .set_highlight(self.speaker.as_deref().filter(|_| show));
     }
 
     /// The composite as last drawn.

@@ -512,3 +512,48 @@ fn set_participants_follows_the_conference_list() {
     assert_eq!(mixed[0], a.mix_minus.opus.clone().unwrap());
     assert_eq!(&mixed[1][..], &OPUS_SILENCE[..]);
 }
+
+#[test]
+fn active_speaker_follows_the_loudest_talker_and_is_framed() {
+    let t0 = Instant::now();
+    let mut cfg = config();
+    cfg.encode_video = false;
+    cfg.encode_audio = false;
+    let mut m = Mixer::new(cfg, t0).unwrap();
+    m.add_participant("a").unwrap();
+    m.add_participant("b").unwrap();
+    let sine = |amp: f32| AudioFrame {
+        samples: (0..960).map(|i| (i as f32 * 0.06).sin() * amp).collect(),
+        channels: 1,
+        sample_rate: 48_000,
+        timestamp: Duration::ZERO,
+    };
+    let mut speaker = None;
+    let mut run = |m: &mut Mixer, amp_a: f32, amp_b: f32, from: u32| {
+        for k in from..from + 25 {
+            m.push_audio("a", &sine(amp_a)).unwrap();
+            m.push_audio("b", &sine(amp_b)).unwrap();
+            for ev in m.tick(t0 + Duration::from_millis(20) * k).unwrap() {
+                if let MixerEvent::Audio(a) = ev {
+                    speaker = a.active_speaker.clone();
+                    assert_eq!(a.levels_dbfs.len(), 2);
+                }
+            }
+        }
+        speaker.clone()
+    };
+    assert_eq!(run(&mut m, 0.02, 0.3, 0), Some("b".to_string()));
+    let b_tile = m.layout().into_iter().find(|t| t.id == "b").unwrap().rect;
+    let top_edge = m
+        .composite()
+        .mean_yuv(b_tile.x as usize + 20, b_tile.y as usize, 4, 2);
+    assert_eq!(top_edge, (172.0, 38.0, 174.0), "amber frame on b");
+    // b falls silent: a (quiet but talking) becomes the speaker, b's frame goes.
+    assert_eq!(run(&mut m, 0.02, 0.0, 25), Some("a".to_string()));
+    let top_edge = m
+        .composite()
+        .mean_yuv(b_tile.x as usize + 20, b_tile.y as usize, 4, 2);
+    assert_ne!(top_edge, (172.0, 38.0, 174.0));
+    // Everyone silent: nobody.
+    assert_eq!(run(&mut m, 0.0, 0.0, 50), None);
+}
