@@ -117,6 +117,8 @@ struct Channel {
     limiter: Limiter,
     /// Talker slots: which other participant each of this participant's tracks carries.
     slots: Vec<Option<String>>,
+    /// Muted by the host: still drained (no backlog on unmute), heard by nobody.
+    muted: bool,
 }
 
 /// One participant's audio this frame.
@@ -200,6 +202,7 @@ impl AudioMixer {
             dropped: 0,
             limiter: Limiter::default(),
             slots: vec![None; self.config.talker_tracks],
+            muted: false,
         });
     }
 
@@ -215,6 +218,18 @@ impl AudioMixer {
             }
         }
         self.channels.len() != before
+    }
+
+    /// Host mute: the participant's audio leaves every mix (their own outputs continue).
+    /// Returns false for unknown participants.
+    pub fn set_muted(&mut self, id: &str, muted: bool) -> bool {
+        match self.channels.iter_mut().find(|c| c.id == id) {
+            Some(c) => {
+                c.muted = muted;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn ids(&self) -> Vec<String> {
@@ -298,6 +313,10 @@ impl AudioMixer {
                     c.playing = false;
                     c.underruns += 1;
                 }
+            }
+            if c.muted {
+                pcm.fill(0.0);
+                active = false;
             }
             let rms = (pcm.iter().map(|s| s * s).sum::<f32>() / FRAME as f32).sqrt();
             c.level = rms.max(c.level * LEVEL_RELEASE);
@@ -516,5 +535,39 @@ mod tests {
         // A departed talker frees its slot.
         assign_talkers(&mut slots, &lv(&[("a", 0.1), ("d", 0.2)]));
         assert_eq!(slots, [Some("a".into()), None, Some("d".into())]);
+    }
+
+    #[test]
+    fn muted_participant_leaves_every_mix_without_backlog() {
+        let mut m = AudioMixer::new(AudioMixerConfig {
+            jitter_frames: 1,
+            ..Default::default()
+        });
+        m.add("a");
+        m.add("b");
+        assert!(m.set_muted("a", true));
+        assert!(!m.set_muted("zz", true));
+        m.push("a", &frame(0.4, FRAME, 1)).unwrap();
+        m.push("b", &frame(0.1, FRAME, 1)).unwrap();
+        let out = m.mix();
+        let mm = |out: &AudioMix, id: &str| {
+            out.participants
+                .iter()
+                .find(|p| p.id == id)
+                .unwrap()
+                .mix_minus[100]
+        };
+        assert_eq!(mm(&out, "b"), 0.0);
+        assert!((mm(&out, "a") - 0.1).abs() < 1e-6, "a still hears b");
+        assert!((out.full[100] - 0.1).abs() < 1e-6);
+        assert_eq!(
+            m.stats()[0].buffered_samples,
+            0,
+            "muted audio is still drained"
+        );
+        m.set_muted("a", false);
+        m.push("a", &frame(0.4, FRAME, 1)).unwrap();
+        m.push("b", &frame(0.1, FRAME, 1)).unwrap();
+        assert!((mm(&m.mix(), "b") - 0.4).abs() < 1e-6);
     }
 }

@@ -432,6 +432,12 @@ impl Mixer {
         Ok(())
     }
 
+    /// Host mute/unmute of a participant's audio in every mix (the grid API's `mute`/`unmute`).
+    /// False for participants not in the conference.
+    pub fn set_audio_muted(&mut self, id: &str, muted: bool) -> bool {
+        self.audio.set_muted(id, muted)
+    }
+
     /// Choose the presenter (`None`: the first participant).
     pub fn set_presenter(&mut self, presenter: Option<&str>) {
         self.presenter = presenter.map(str::to_owned);

@@ -26,6 +26,7 @@ enum Command {
     Layout(LayoutKind),
     Bitrate(u32),
     Keyframe,
+    Mute(String, bool),
     Stop,
 }
 
@@ -129,6 +130,11 @@ impl MixerThread {
         self.control(Command::Keyframe)
     }
 
+    /// Host mute/unmute of a participant's audio.
+    pub fn set_audio_muted(&self, id: &str, muted: bool) -> bool {
+        self.control(Command::Mute(id.to_owned(), muted))
+    }
+
     /// Media items dropped because the mixer thread was behind.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -170,6 +176,10 @@ fn apply(mixer: &mut Mixer, c: Command) -> bool {
         Command::Bitrate(k) => mixer.set_bitrate_kbps(k),
         Command::Keyframe => {
             mixer.request_keyframe();
+            Ok(())
+        }
+        Command::Mute(id, muted) => {
+            mixer.set_audio_muted(&id, muted);
             Ok(())
         }
         Command::Stop => return false,
