@@ -186,6 +186,13 @@ impl Compositor {
             .collect()
     }
 
+    /// Set the canvas's media time and capture time (read by the encoder's rate control and
+    /// carried into the encoded frame).
+    pub fn stamp(&mut self, timestamp: Duration, capture_time_us: u64) {
+        self.canvas.timestamp = timestamp;
+        self.canvas.capture_time_us = capture_time_us;
+    }
+
     /// The canvas as last composed.
     pub fn canvas(&self) -> &VideoFrame {
         &self.canvas

@@ -557,7 +557,8 @@ impl Mixer {
                     .iter()
                     .find(|r| Some(r.id.as_str()) == self.compositor.presenter())
                     .map_or(0, |r| r.capture_time_us);
-                encode_canvas(enc, self.compositor.canvas(), timestamp, capture)?
+                self.compositor.stamp(timestamp, capture);
+                enc.encode(self.compositor.canvas())?
             }
             None => None,
         };
@@ -694,19 +695,4 @@ impl Mixer {
             ..self.stats.clone()
         }
     }
-}
-
-fn encode_canvas(
-    enc: &mut H264Encoder,
-    canvas: &VideoFrame,
-    timestamp: Duration,
-    capture_time_us: u64,
-) -> Result<Option<EncodedVideo>, MixerError> {
-    // The encoder reads the planes in place; only the timing fields differ per frame.
-    let out = enc.encode(canvas)?;
-    Ok(out.map(|mut e| {
-        e.timestamp = timestamp;
-        e.capture_time_us = capture_time_us;
-        e
-    }))
 }
