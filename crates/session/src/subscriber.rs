@@ -1,0 +1,632 @@
+//! The subscriber engine: Red5 WHEP (server offer) or the WS proxy; RTP → jitter buffer →
+//! H.264/VP8/Opus decoders (red5-media) → decoded I420 frames on a channel (UI, tests) and
+//! audio to the speaker (or a silent output) with volume and mute; metadata and other relayed
+//! `send()` calls, the unpublish notice, stats, and automatic resubscribe after a drop.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use red5_media::codec::VideoCodec;
+use red5_media::pipeline::{AudioReceiver, VideoReceiveOutput, VideoReceiver};
+use red5_media::playout::{AudioPlayer, DEFAULT_TARGET_DELAY};
+use red5_media::{AudioFrame, VideoFrame};
+use red5_signal::dc::StatusEvent;
+use red5_signal::driver::SignalEvent;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+use webrtc::data_channel::RTCDataChannelInit;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{RTCSessionDescription, StatsSelector};
+
+use crate::config::{open_signalling, Endpoint, Role};
+use crate::error::{Error, Result};
+use crate::link::{Link, LinkEvent, Raw};
+use crate::peer::{build_peer, is_loopback_url, PeerSpec};
+pub use crate::publisher::SessionState;
+use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
+use crate::stats::{Counters, NetworkFigures, StatsMeter, StatsSnapshot};
+
+/// Where decoded audio goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AudioOutput {
+    /// The system's default speaker; a silent output when there is none.
+    Default,
+    /// A speaker id from `red5_media::speakers()`; a silent output when it cannot be opened.
+    Device(String),
+    /// Play nothing (still decodes: levels, stats and the audio tap work).
+    Silent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubscriberConfig {
+    pub endpoint: Endpoint,
+    pub stream_name: String,
+    /// `requestId` / `subscriptionId`; `None` = `subscriber-<hex>`.
+    pub request_id: Option<String>,
+    pub audio_output: AudioOutput,
+    /// 0.0 ..= 1.0 (and above, to amplify).
+    pub volume: f32,
+    pub ice_servers: Vec<crate::config::IceServerConfig>,
+    pub reconnect: ReconnectPolicy,
+    pub start_timeout: Duration,
+    /// Decoded frames kept for a slow consumer before the oldest are skipped.
+    pub frame_queue: usize,
+}
+
+impl SubscriberConfig {
+    pub fn new(endpoint: Endpoint, stream_name: impl Into<String>) -> Self {
+        SubscriberConfig {
+            endpoint,
+            stream_name: stream_name.into(),
+            request_id: None,
+            audio_output: AudioOutput::Default,
+            volume: 1.0,
+            ice_servers: Vec::new(),
+            reconnect: ReconnectPolicy::default(),
+            start_timeout: Duration::from_secs(20),
+            frame_queue: 8,
+        }
+    }
+}
+
+/// One decoded video frame.
+#[derive(Debug, Clone)]
+pub struct DecodedVideo {
+    pub frame: VideoFrame,
+    pub rtp_timestamp: u32,
+    pub received_at: Instant,
+}
+
+/// Everything a subscriber reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubscriberEvent {
+    State(SessionState),
+    /// `Subscribe.Start` (also after each resubscribe).
+    Started,
+    /// An `onMetaData` from the publisher, including the latest one replayed at join.
+    Metadata { data: Value, received_at_ms: u64 },
+    /// Any other relayed `send(method, data)`.
+    Message { method: String, data: Value },
+    /// The publisher stopped (`NetStream.Play.UnpublishNotify`).
+    Unpublished,
+    /// The first frame decoded after (re)subscribing, with its size.
+    FirstFrame { width: u32, height: u32 },
+    TransportSwitched,
+    ServerStatus(String),
+    IceState(String),
+    Reconnecting { attempt: u32, of: u32, delay: Duration, reason: String },
+    Reconnected,
+    /// The speaker went away / none exists: audio continues silently.
+    AudioOutput(String),
+    Warning(String),
+    Stats(StatsSnapshot),
+    /// Clean stop finished.
+    Stopped,
+    Failed(Error),
+}
+
+enum Cmd {
+    Volume(f32),
+    Mute(bool),
+    Stop(oneshot::Sender<()>),
+}
+
+enum PlayCmd {
+    Frame(AudioFrame),
+    Volume(f32),
+    Mute(bool),
+}
+
+struct Shared {
+    counters: Arc<Counters>,
+    stats: Mutex<StatsSnapshot>,
+    state: Mutex<SessionState>,
+}
+
+/// Handle to a running subscriber. Dropping it stops the session.
+pub struct Subscriber {
+    cmd: mpsc::UnboundedSender<Cmd>,
+    shared: Arc<Shared>,
+    video: Mutex<Option<mpsc::Receiver<DecodedVideo>>>,
+    audio: Mutex<Option<mpsc::Receiver<AudioFrame>>>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber").field("state", &self.state()).finish_non_exhaustive()
+    }
+}
+
+impl Subscriber {
+    pub async fn start(cfg: SubscriberConfig) -> Result<(Subscriber, mpsc::UnboundedReceiver<SubscriberEvent>)> {
+        cfg.endpoint.validate(&cfg.stream_name)?;
+        let shared = Arc::new(Shared {
+            counters: Arc::new(Counters::default()),
+            stats: Mutex::new(StatsSnapshot::default()),
+            state: Mutex::new(SessionState::Connecting),
+        });
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let (vtx, vrx) = mpsc::channel(cfg.frame_queue.max(1));
+        let (atx, arx) = mpsc::channel(100);
+        let play = spawn_playout(cfg.audio_output.clone(), cfg.volume, ev_tx.clone())?;
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let engine = Engine {
+            rec: Reconnector::new(cfg.reconnect),
+            request_id: cfg.request_id.clone().unwrap_or_else(red5_signal::driver::default_subscription_id),
+            cfg,
+            shared: shared.clone(),
+            ev: ev_tx,
+            cmd_rx,
+            was_live: false,
+            meter: StatsMeter::new(),
+            video_tx: vtx,
+            audio_tap: atx,
+            play,
+        };
+        tokio::spawn(engine.run());
+        Ok((
+            Subscriber {
+                cmd: cmd_tx,
+                shared,
+                video: Mutex::new(Some(vrx)),
+                audio: Mutex::new(Some(arx)),
+            },
+            ev_rx,
+        ))
+    }
+
+    /// The decoded video frames (once; later calls get `None`). Frames are skipped, never
+    /// queued without bound, when the consumer is slow.
+    pub fn take_video_frames(&self) -> Option<mpsc::Receiver<DecodedVideo>> {
+        self.video.lock().ok()?.take()
+    }
+
+    /// A copy of the decoded audio (48 kHz), for analysis or recording (once).
+    pub fn take_audio_frames(&self) -> Option<mpsc::Receiver<AudioFrame>> {
+        self.audio.lock().ok()?.take()
+    }
+
+    pub fn set_volume(&self, volume: f32) -> Result<()> {
+        self.cmd.send(Cmd::Volume(volume.max(0.0))).map_err(|_| Error::Closed)
+    }
+
+    pub fn set_muted(&self, muted: bool) -> Result<()> {
+        self.cmd.send(Cmd::Mute(muted)).map_err(|_| Error::Closed)
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn state(&self) -> SessionState {
+        self.shared.state.lock().map(|s| *s).unwrap_or(SessionState::Failed)
+    }
+
+    /// Unsubscribe and wait until the session has ended.
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.cmd.send(Cmd::Stop(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The speaker lives on its own thread for the whole session (cpal streams stay on one thread).
+fn spawn_playout(
+    out: AudioOutput,
+    volume: f32,
+    ev: mpsc::UnboundedSender<SubscriberEvent>,
+) -> Result<std::sync::mpsc::Sender<PlayCmd>> {
+    let (tx, rx) = std::sync::mpsc::channel::<PlayCmd>();
+    std::thread::Builder::new()
+        .name("audio playout".into())
+        .spawn(move || {
+            let mut player = match &out {
+                AudioOutput::Default => AudioPlayer::open_or_null(None, 2, DEFAULT_TARGET_DELAY),
+                AudioOutput::Device(id) => AudioPlayer::open_or_null(Some(id), 2, DEFAULT_TARGET_DELAY),
+                AudioOutput::Silent => AudioPlayer::null(2, DEFAULT_TARGET_DELAY),
+            };
+            if player.is_null() && out != AudioOutput::Silent {
+                let _ = ev.send(SubscriberEvent::AudioOutput("no speaker could be opened; audio plays silently".into()));
+            }
+            player.set_volume(volume);
+            while let Ok(c) = rx.recv() {
+                match c {
+                    PlayCmd::Frame(f) => {
+                        if let Err(e) = player.push(&f) {
+                            tracing::debug!("playout: {e}");
+                        }
+                    }
+                    PlayCmd::Volume(v) => player.set_volume(v),
+                    PlayCmd::Mute(m) => player.set_muted(m),
+                }
+                while let Some(e) = player.try_event() {
+                    let _ = ev.send(SubscriberEvent::AudioOutput(e.to_string()));
+                }
+            }
+        })
+        .map_err(|e| Error::Media(format!("could not start audio playout: {e}")))?;
+    Ok(tx)
+}
+
+fn set_state(shared: &Shared, ev: &mpsc::UnboundedSender<SubscriberEvent>, s: SessionState) {
+    if let Ok(mut g) = shared.state.lock() {
+        if *g == s {
+            return;
+        }
+        *g = s;
+    }
+    let _ = ev.send(SubscriberEvent::State(s));
+}
+
+enum Outcome {
+    Stopped,
+    Dropped(Error),
+}
+
+struct Engine {
+    cfg: SubscriberConfig,
+    request_id: String,
+    shared: Arc<Shared>,
+    ev: mpsc::UnboundedSender<SubscriberEvent>,
+    cmd_rx: mpsc::UnboundedReceiver<Cmd>,
+    was_live: bool,
+    rec: Reconnector,
+    meter: StatsMeter,
+    video_tx: mpsc::Sender<DecodedVideo>,
+    audio_tap: mpsc::Sender<AudioFrame>,
+    play: std::sync::mpsc::Sender<PlayCmd>,
+}
+
+impl Engine {
+    async fn run(mut self) {
+        let mut acks = Vec::new();
+        loop {
+            let outcome = self.attempt(&mut acks).await;
+            match outcome {
+                Outcome::Stopped => {
+                    set_state(&self.shared, &self.ev, SessionState::Stopped);
+                    let _ = self.ev.send(SubscriberEvent::Stopped);
+                    break;
+                }
+                Outcome::Dropped(err) => {
+                    tracing::info!("subscribe attempt ended: {err}");
+                    if !self.was_live || !err.is_retryable(self.was_live) {
+                        set_state(&self.shared, &self.ev, SessionState::Failed);
+                        let _ = self.ev.send(SubscriberEvent::Failed(err));
+                        break;
+                    }
+                    match self.rec.next() {
+                        Next::Retry { attempt, of, delay } => {
+                            set_state(&self.shared, &self.ev, SessionState::Reconnecting);
+                            self.shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                            let _ = self.ev.send(SubscriberEvent::Reconnecting {
+                                attempt,
+                                of,
+                                delay,
+                                reason: err.to_string(),
+                            });
+                            if self.wait(delay, &mut acks).await {
+                                set_state(&self.shared, &self.ev, SessionState::Stopped);
+                                let _ = self.ev.send(SubscriberEvent::Stopped);
+                                break;
+                            }
+                        }
+                        Next::GiveUp { attempts } => {
+                            set_state(&self.shared, &self.ev, SessionState::Failed);
+                            let _ = self.ev.send(SubscriberEvent::Failed(Error::ReconnectFailed {
+                                attempts,
+                                last: err.to_string(),
+                            }));
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        for a in acks {
+            let _ = a.send(());
+        }
+        while let Ok(c) = self.cmd_rx.try_recv() {
+            if let Cmd::Stop(tx) = c {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    fn command(&mut self, c: Cmd) {
+        match c {
+            Cmd::Volume(v) => drop(self.play.send(PlayCmd::Volume(v))),
+            Cmd::Mute(m) => drop(self.play.send(PlayCmd::Mute(m))),
+            Cmd::Stop(_) => {}
+        }
+    }
+
+    async fn wait(&mut self, delay: Duration, acks: &mut Vec<oneshot::Sender<()>>) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => return false,
+                c = self.cmd_rx.recv() => match c {
+                    None => return true,
+                    Some(Cmd::Stop(tx)) => { acks.push(tx); return true; }
+                    Some(c) => self.command(c),
+                }
+            }
+        }
+    }
+
+    async fn connect(&mut self) -> Result<Link> {
+        let cfg = &self.cfg;
+        let role = Role::Subscriber {
+            request_id: self.request_id.clone(),
+        };
+        let sig: Arc<dyn red5_signal::driver::Signalling> =
+            Arc::from(open_signalling(&cfg.endpoint, &role, &cfg.stream_name).await?);
+        let connected = match tokio::time::timeout(cfg.start_timeout, sig.connect()).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::StartTimeout {
+                    what: "connection",
+                    after: cfg.start_timeout,
+                })
+            }
+        };
+        let ice = if cfg.ice_servers.is_empty() {
+            crate::peer::ice_servers(&connected.ice_servers)
+        } else {
+            crate::peer::own_ice_servers(&cfg.ice_servers)
+        };
+        let (pc, pc_rx) = build_peer(PeerSpec {
+            video: vec![VideoCodec::H264, VideoCodec::Vp8],
+            audio: true,
+            ice_servers: ice,
+            loopback: is_loopback_url(&cfg.endpoint.base_url),
+        })
+        .await?;
+        let link = Link::new(sig.clone(), pc.clone(), pc_rx, self.shared.counters.clone(), "subscription", cfg.start_timeout);
+        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            pc.add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        }
+        let dc = pc
+            .create_data_channel(
+                red5_signal::dc::LABEL,
+                Some(RTCDataChannelInit {
+                    ordered: true,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        link.watch_dc(dc);
+        let offer = sig.request_offer(None).await?;
+        pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
+        let answer = pc.create_answer(None).await?;
+        pc.set_local_description(answer).await?;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| Error::WebRtc("no local description after creating the answer".into()))?;
+        sig.send_answer(local.sdp).await?;
+        Ok(link)
+    }
+
+    async fn attempt(&mut self, acks: &mut Vec<oneshot::Sender<()>>) -> Outcome {
+        if !self.was_live {
+            set_state(&self.shared, &self.ev, SessionState::Connecting);
+        }
+        let mut link = match self.connect().await {
+            Ok(l) => l,
+            Err(e) => return Outcome::Dropped(e),
+        };
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let first_frame = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        loop {
+            enum Got {
+                Cmd(Option<Cmd>),
+                Link(Raw),
+                Tick,
+            }
+            let got = tokio::select! {
+                c = self.cmd_rx.recv() => Got::Cmd(c),
+                r = link.recv() => Got::Link(r),
+                _ = tick.tick() => Got::Tick,
+            };
+            match got {
+                Got::Cmd(None) => {
+                    link.close(true).await;
+                    return Outcome::Stopped;
+                }
+                Got::Cmd(Some(Cmd::Stop(tx))) => {
+                    acks.push(tx);
+                    link.close(true).await;
+                    return Outcome::Stopped;
+                }
+                Got::Cmd(Some(c)) => self.command(c),
+                Got::Tick => {
+                    let report = link.pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
+                    let snap = self.meter.tick(Instant::now(), &self.shared.counters, NetworkFigures::from_report(&report));
+                    if let Ok(mut s) = self.shared.stats.lock() {
+                        *s = snap.clone();
+                    }
+                    if link.started {
+                        let _ = self.ev.send(SubscriberEvent::Stats(snap));
+                    }
+                }
+                Got::Link(raw) => match link.handle(raw).await {
+                    None => {}
+                    Some(LinkEvent::Dropped(e)) => {
+                        link.close(false).await;
+                        return Outcome::Dropped(e);
+                    }
+                    Some(LinkEvent::Started) => {
+                        let again = self.was_live;
+                        self.was_live = true;
+                        self.rec.reset();
+                        set_state(&self.shared, &self.ev, SessionState::Live);
+                        let _ = self.ev.send(SubscriberEvent::Started);
+                        if again {
+                            let _ = self.ev.send(SubscriberEvent::Reconnected);
+                        }
+                    }
+                    Some(LinkEvent::Ice(s)) => drop(self.ev.send(SubscriberEvent::IceState(s))),
+                    Some(LinkEvent::Track(t)) => self.on_track(t, first_frame.clone()).await,
+                    Some(LinkEvent::Signal(s)) => self.on_signal(s),
+                },
+            }
+        }
+    }
+
+    async fn on_track(&mut self, track: Arc<dyn TrackRemote>, first_frame: Arc<std::sync::atomic::AtomicBool>) {
+        let kind = track.kind().await;
+        let counters = self.shared.counters.clone();
+        let (ptx, prx) = std::sync::mpsc::channel::<(red5_media::rtp::Packet, Instant)>();
+        if kind == RtpCodecKind::Video {
+            // The codec is known once the first packet arrives (its payload type).
+            let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
+            let t = track.clone();
+            tokio::spawn(async move {
+                while pli_rx.recv().await.is_some() {
+                    let media_ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
+                    let pli = PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc,
+                    };
+                    if t.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+            let codec = track
+                .codec(ssrc)
+                .await
+                .and_then(|c| VideoCodec::from_name(&c.mime_type))
+                .unwrap_or(VideoCodec::H264);
+            let vtx = self.video_tx.clone();
+            let ev = self.ev.clone();
+            let c2 = counters.clone();
+            let spawned = std::thread::Builder::new().name("video decode".into()).spawn(move || {
+                let mut rx = match VideoReceiver::new(codec) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ev.send(SubscriberEvent::Warning(format!("video cannot be decoded: {e}")));
+                        return;
+                    }
+                };
+                loop {
+                    match prx.recv_timeout(Duration::from_millis(5)) {
+                        Ok((p, at)) => rx.push(p, at),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    for out in rx.poll(Instant::now()) {
+                        match out {
+                            VideoReceiveOutput::Frame { frame, rtp_timestamp } => {
+                                c2.video_frame(frame.width, frame.height);
+                                if !first_frame.swap(true, Ordering::Relaxed) {
+                                    let _ = ev.send(SubscriberEvent::FirstFrame {
+                                        width: frame.width,
+                                        height: frame.height,
+                                    });
+                                }
+                                let _ = vtx.try_send(DecodedVideo {
+                                    frame,
+                                    rtp_timestamp,
+                                    received_at: Instant::now(),
+                                });
+                            }
+                            VideoReceiveOutput::KeyframeNeeded => {
+                                c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                                let _ = pli_tx.send(());
+                            }
+                        }
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                let _ = self.ev.send(SubscriberEvent::Warning(format!("could not start video decoding: {e}")));
+            }
+        } else {
+            let tap = self.audio_tap.clone();
+            let play = self.play.clone();
+            let ev = self.ev.clone();
+            let c2 = counters.clone();
+            let spawned = std::thread::Builder::new().name("audio decode".into()).spawn(move || {
+                let mut rx = match AudioReceiver::new(2) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ev.send(SubscriberEvent::Warning(format!("audio cannot be decoded: {e}")));
+                        return;
+                    }
+                };
+                loop {
+                    match prx.recv_timeout(Duration::from_millis(5)) {
+                        Ok((p, at)) => {
+                            c2.audio_packet();
+                            rx.push(p, at)
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    }
+                    for (frame, _ts) in rx.poll(Instant::now()) {
+                        let _ = tap.try_send(frame.clone());
+                        let _ = play.send(PlayCmd::Frame(frame));
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                let _ = self.ev.send(SubscriberEvent::Warning(format!("could not start audio decoding: {e}")));
+            }
+        }
+        tokio::spawn(async move {
+            while let Some(ev) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = ev {
+                    counters.add_in(p.payload.len() + 12);
+                    if ptx.send((p, Instant::now())).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    fn on_signal(&mut self, s: SignalEvent) {
+        let e = match s {
+            SignalEvent::Invoke(i) if i.is_metadata() => SubscriberEvent::Metadata {
+                data: i.data,
+                received_at_ms: red5_media::frame::now_unix_micros() / 1000,
+            },
+            SignalEvent::Invoke(i) => SubscriberEvent::Message {
+                method: i.method,
+                data: i.data,
+            },
+            SignalEvent::PublisherUnpublished => SubscriberEvent::Unpublished,
+            SignalEvent::TransportSwitched => SubscriberEvent::TransportSwitched,
+            SignalEvent::Status(st) => match st {
+                StatusEvent::UnpublishNotify => SubscriberEvent::Unpublished,
+                StatusEvent::Error { message, .. } => SubscriberEvent::Warning(format!("the server reported: {message}")),
+                StatusEvent::Other | StatusEvent::DataChannelAvailable { .. } | StatusEvent::StatisticsEndpoint { .. } => return,
+                other => SubscriberEvent::ServerStatus(format!("{other:?}")),
+            },
+            SignalEvent::Message(m) => SubscriberEvent::Message {
+                method: String::new(),
+                data: Value::Object(m),
+            },
+            SignalEvent::Warning(w) => SubscriberEvent::Warning(w),
+            _ => return,
+        };
+        let _ = self.ev.send(e);
+    }
+}
