@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use red5_media::frame::VideoFrame;
 
+use crate::label::draw_label;
 use crate::layout::{compute_layout, effective_presenter, LayoutKind, Rect, Tile};
 use crate::scale::{fill_rect, FrameScaler};
 
@@ -74,6 +75,8 @@ pub struct Compositor {
     background: Yuv,
     seq: u64,
     highlight: Option<String>,
+    show_names: bool,
+    names: HashMap<String, String>,
 }
 
 impl Compositor {
@@ -94,6 +97,8 @@ impl Compositor {
             background: BACKGROUND,
             seq: 0,
             highlight: None,
+            show_names: true,
+            names: HashMap::new(),
         }
     }
 
@@ -133,6 +138,28 @@ impl Compositor {
         if self.background != colour {
             self.background = colour;
             self.layout_dirty = true;
+        }
+    }
+
+    /// Show participant names on their tiles (on by default).
+    pub fn set_show_names(&mut self, show: bool) {
+        if self.show_names != show {
+            self.show_names = show;
+            self.layout_dirty = true;
+        }
+    }
+
+    /// The name shown for a participant (default: its id, the stream name).
+    pub fn set_display_name(&mut self, id: &str, name: Option<&str>) {
+        let changed = match name {
+            Some(n) => self.names.insert(id.to_owned(), n.to_owned()).as_deref() != Some(n),
+            None => self.names.remove(id).is_some(),
+        };
+        if changed {
+            for t in self.tiles.iter_mut().filter(|t| t.tile.id == id) {
+                t.drawn = None;
+                t.content = None;
+            }
         }
     }
 
@@ -294,6 +321,10 @@ impl Compositor {
                             s.scale_into(&i.frame, &mut self.canvas, rect);
                         }
                     }
+                    if self.show_names {
+                        let name = self.names.get(&t.tile.id).unwrap_or(&t.tile.id);
+                        draw_label(&mut self.canvas, rect, name);
+                    }
                     refreshed.push(Refreshed {
                         id: t.tile.id.clone(),
                         arrival: i.arrival,
@@ -302,6 +333,10 @@ impl Compositor {
                 }
                 None => {
                     draw_placeholder(&mut self.canvas, t.tile.rect);
+                    if self.show_names {
+                        let name = self.names.get(&t.tile.id).unwrap_or(&t.tile.id);
+                        draw_label(&mut self.canvas, t.tile.rect, name);
+                    }
                     t.content = None;
                 }
             }
@@ -440,7 +475,7 @@ mod tests {
         );
         c.compose(t0);
         assert!(close(
-            c.canvas().mean_yuv(0, 170, 8, 8),
+            c.canvas().mean_yuv(300, 170, 8, 8),
             PatternColor::Blue.yuv(),
             2.0
         ));
@@ -534,5 +569,28 @@ mod tests {
             "old frame must go: {:?}",
             edge(&c, rb)
         );
+    }
+
+    #[test]
+    fn names_are_drawn_renamed_and_can_be_hidden() {
+        let t0 = Instant::now();
+        let mut c = Compositor::new(640, 360, LayoutKind::Presenter, Duration::from_secs(1));
+        c.set_participants(&ids(&["a", "b"]));
+        let text = |c: &Compositor| {
+            c.canvas()
+                .y
+                .iter()
+                .filter(|&&p| p == crate::label::TEXT_Y)
+                .count()
+        };
+        c.compose(t0);
+        let short = text(&c);
+        assert!(short > 0, "placeholder tiles carry names");
+        c.set_display_name("b", Some("Bob Builder"));
+        c.compose(t0);
+        assert!(text(&c) > short, "a longer name has more text pixels");
+        c.set_show_names(false);
+        c.compose(t0);
+        assert_eq!(text(&c), 0);
     }
 }

@@ -4,6 +4,7 @@
 pub mod audio;
 pub mod compositor;
 pub mod error;
+pub mod label;
 pub mod layout;
 pub mod scale;
 

@@ -59,6 +59,8 @@ pub struct MixerConfig {
     pub encode_audio: bool,
     /// Frame the active speaker's tile (amber outline) when 2+ participants take part.
     pub highlight_speaker: bool,
+    /// Participant names on their tiles (bottom left, white on a translucent box).
+    pub show_names: bool,
 }
 
 impl Default for MixerConfig {
@@ -79,6 +81,7 @@ impl Default for MixerConfig {
             encode_video: true,
             encode_audio: true,
             highlight_speaker: true,
+            show_names: true,
         }
     }
 }
@@ -322,6 +325,7 @@ impl Mixer {
             config.video_timeout,
         );
         compositor.set_background(config.background);
+        compositor.set_show_names(config.show_names);
         let video_encoder = if config.encode_video {
             Some(H264Encoder::new(config.encoder_config())?)
         } else {
@@ -436,6 +440,11 @@ impl Mixer {
     /// False for participants not in the conference.
     pub fn set_audio_muted(&mut self, id: &str, muted: bool) -> bool {
         self.audio.set_muted(id, muted)
+    }
+
+    /// The name shown on a participant's tile (`None`: its id, i.e. the stream name).
+    pub fn set_display_name(&mut self, id: &str, name: Option<&str>) {
+        self.compositor.set_display_name(id, name);
     }
 
     /// Choose the presenter (`None`: the first participant).

@@ -304,9 +304,9 @@ fn composite_shows_presenter_large_and_follows_changes() {
     // The main region's centre row is the presenter's colour (not just the patch).
     let big = rig.mixer.layout()[0].rect.fit(320, 180);
     let (_, u, v) = rig.mean_in(Rect::new(
-        big.x + 16,
+        big.x + big.width / 2,
         big.y + big.height - 24,
-        big.width - 32,
+        big.width / 2 - 16,
         16,
     ));
     let (_, ru, rv) = PatternColor::Red.yuv();
