@@ -36,7 +36,10 @@ pub enum Transport {
 
 impl Transport {
     pub fn is_ws(self) -> bool {
-        matches!(self, Transport::WsSm1 | Transport::WsSm2 | Transport::WsStandalone)
+        matches!(
+            self,
+            Transport::WsSm1 | Transport::WsSm2 | Transport::WsStandalone
+        )
     }
 }
 
@@ -87,7 +90,11 @@ impl Endpoint {
     pub(crate) fn connection_params(&self) -> Vec<(String, String)> {
         let mut v = Vec::new();
         if let Some(a) = &self.auth {
-            for (k, val) in [("username", a.username.as_str()), ("password", a.password.expose()), ("token", a.token.expose())] {
+            for (k, val) in [
+                ("username", a.username.as_str()),
+                ("password", a.password.expose()),
+                ("token", a.token.expose()),
+            ] {
                 if !val.is_empty() {
                     v.push((k.to_owned(), val.to_owned()));
                 }
@@ -109,7 +116,10 @@ impl Endpoint {
             || self.base_url.starts_with("ws://")
             || self.base_url.starts_with("wss://"))
         {
-            return Err(Error::Config(format!("'{}' is not a server address (http(s)://host:port)", self.base_url)));
+            return Err(Error::Config(format!(
+                "'{}' is not a server address (http(s)://host:port)",
+                self.base_url
+            )));
         }
         Ok(())
     }
@@ -133,11 +143,16 @@ pub(crate) enum Role {
 }
 
 fn http_base(base: &str) -> String {
-    base.replacen("wss://", "https://", 1).replacen("ws://", "http://", 1)
+    base.replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1)
 }
 
 /// Opens the signalling this endpoint calls for (the drivers start connecting at once).
-pub(crate) async fn open_signalling(ep: &Endpoint, role: &Role, stream: &str) -> Result<Box<dyn Signalling>> {
+pub(crate) async fn open_signalling(
+    ep: &Endpoint,
+    role: &Role,
+    stream: &str,
+) -> Result<Box<dyn Signalling>> {
     let params = ep.connection_params();
     let base = http_base(&ep.base_url);
     let app = ep.app.trim_matches('/');
@@ -152,7 +167,8 @@ pub(crate) async fn open_signalling(ep: &Endpoint, role: &Role, stream: &str) ->
             } else {
                 urls::whip_standalone(&base, kind, app, stream, rid)
             };
-            let endpoint = url::Url::parse(&url).map_err(|e| Error::Config(format!("'{url}' is not a valid URL: {e}")))?;
+            let endpoint = url::Url::parse(&url)
+                .map_err(|e| Error::Config(format!("'{url}' is not a valid URL: {e}")))?;
             let mut cfg = HttpConfig::new(kind, endpoint);
             cfg.params = params;
             if let Role::Publisher { key_framerate_ms } = role {
@@ -162,7 +178,12 @@ pub(crate) async fn open_signalling(ep: &Endpoint, role: &Role, stream: &str) ->
         }
         Transport::WsSm2 | Transport::WsSm1 | Transport::WsStandalone => {
             let (wsrole, id, dir, action) = match role {
-                Role::Publisher { .. } => (WsRole::Publisher, stream.to_owned(), sm2::Direction::Publish, sm1::Action::Broadcast),
+                Role::Publisher { .. } => (
+                    WsRole::Publisher,
+                    stream.to_owned(),
+                    sm2::Direction::Publish,
+                    sm1::Action::Broadcast,
+                ),
                 Role::Subscriber { request_id } => (
                     WsRole::Subscriber {
                         request_id: request_id.clone(),
@@ -173,7 +194,9 @@ pub(crate) async fn open_signalling(ep: &Endpoint, role: &Role, stream: &str) ->
                 ),
             };
             let url = match ep.transport {
-                Transport::WsSm2 => urls::ws_sm2(&base, dir, app, stream, &id, &ep.node_group, &params),
+                Transport::WsSm2 => {
+                    urls::ws_sm2(&base, dir, app, stream, &id, &ep.node_group, &params)
+                }
                 Transport::WsSm1 => {
                     let host = match &ep.sm1_node_host {
                         Some(h) => h.clone(),
@@ -194,15 +217,46 @@ pub(crate) async fn open_signalling(ep: &Endpoint, role: &Role, stream: &str) ->
 
 async fn sm1_lookup(base: &str, app: &str, stream: &str, action: sm1::Action) -> Result<String> {
     let client = Sm1Client::new(base, Secret::default())?;
-    let found = client.lookup(app, stream, action, &urls::Lookup::default()).await?;
+    let found = client
+        .lookup(app, stream, action, &urls::Lookup::default())
+        .await?;
     found
         .into_iter()
         .next()
         .map(|l| l.server_address)
-        .ok_or_else(|| Error::Config(format!("the Stream Manager has no server for '{app}/{stream}'")))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "the Stream Manager has no server for '{app}/{stream}'"
+            ))
+        })
+}
+
+/// A signalling call answered "closed" because the driver had already ended: its event
+/// stream still holds the reason (the driver replies `Closed` to calls made after it stopped).
+pub(crate) async fn explain(sig: &dyn Signalling, e: red5_signal::Error) -> Error {
+    if !matches!(e, red5_signal::Error::Closed) {
+        return Error::Signal(e);
+    }
+    let found = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        while let Some(ev) = sig.next_event().await {
+            if let red5_signal::driver::SignalEvent::Failed(info) = ev {
+                return Some(info);
+            }
+        }
+        None
+    })
+    .await;
+    match found {
+        Ok(Some(info)) if info.invalid_name => {
+            Error::Signal(red5_signal::Error::InvalidName(info.message))
+        }
+        Ok(Some(info)) => Error::ConnectionLost(info.message),
+        _ => Error::Signal(e),
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -213,16 +267,30 @@ mod tests {
             password: "p".into(),
             token: Secret::default(),
         });
-        assert_eq!(ep.connection_params(), vec![("username".into(), "u".into()), ("password".into(), "p".into())]);
+        assert_eq!(
+            ep.connection_params(),
+            vec![
+                ("username".into(), "u".into()),
+                ("password".into(), "p".into())
+            ]
+        );
         assert!(format!("{:?}", ep).contains("u") && !format!("{:?}", ep.auth).contains("\"p\""));
     }
 
     #[test]
     fn validation_messages_are_for_people() {
         let ep = Endpoint::new("127.0.0.1:5080", Transport::WsSm2, "live");
-        assert!(ep.validate("s").unwrap_err().to_string().contains("not a server address"));
+        assert!(ep
+            .validate("s")
+            .unwrap_err()
+            .to_string()
+            .contains("not a server address"));
         let ep = Endpoint::new("http://127.0.0.1:5080", Transport::WsSm2, "live");
-        assert!(ep.validate(" ").unwrap_err().to_string().contains("stream name is empty"));
+        assert!(ep
+            .validate(" ")
+            .unwrap_err()
+            .to_string()
+            .contains("stream name is empty"));
         assert!(ep.validate("s1").is_ok());
     }
 }

@@ -38,7 +38,9 @@ impl Error {
         match self {
             Error::Signal(e) => e.is_retryable() || (was_live && e.is_invalid_name()),
             Error::ConnectionLost(_) | Error::StartTimeout { .. } | Error::WebRtc(_) => true,
-            Error::Media(_) | Error::ReconnectFailed { .. } | Error::Config(_) | Error::Closed => false,
+            Error::Media(_) | Error::ReconnectFailed { .. } | Error::Config(_) | Error::Closed => {
+                false
+            }
         }
     }
 

@@ -104,7 +104,9 @@ impl Link {
             while let Some(ev) = dc.poll().await {
                 let m = match ev {
                     DataChannelEvent::OnOpen => DcMsg::Open(dc.clone()),
-                    DataChannelEvent::OnMessage(m) => DcMsg::Text(String::from_utf8_lossy(&m.data).into_owned()),
+                    DataChannelEvent::OnMessage(m) => {
+                        DcMsg::Text(String::from_utf8_lossy(&m.data).into_owned())
+                    }
                     DataChannelEvent::OnClose => {
                         let _ = tx.send(DcMsg::Closed);
                         break;
@@ -132,7 +134,9 @@ impl Link {
 
     pub async fn handle(&mut self, raw: Raw) -> Option<LinkEvent> {
         match raw {
-            Raw::Pc(None) => Some(LinkEvent::Dropped(Error::ConnectionLost("the media connection closed".into()))),
+            Raw::Pc(None) => Some(LinkEvent::Dropped(Error::ConnectionLost(
+                "the media connection closed".into(),
+            ))),
             Raw::Pc(Some(e)) => self.pc_event(e).await,
             Raw::Dc(m) => {
                 match m {
@@ -155,7 +159,9 @@ impl Link {
                 }
                 None
             }
-            Raw::Sig(None) => Some(LinkEvent::Dropped(self.failure("the signalling connection ended").await)),
+            Raw::Sig(None) => Some(LinkEvent::Dropped(
+                self.failure("the signalling connection ended").await,
+            )),
             Raw::Sig(Some(e)) => self.sig_event(e).await,
             Raw::StartDeadline => Some(LinkEvent::Dropped(Error::StartTimeout {
                 what: self.what,
@@ -204,12 +210,12 @@ impl Link {
                         self.disconnected_since.get_or_insert_with(Instant::now);
                         None
                     }
-                    RTCPeerConnectionState::Failed => Some(LinkEvent::Dropped(Error::ConnectionLost(
-                        "the media connection failed".into(),
-                    ))),
-                    RTCPeerConnectionState::Closed => Some(LinkEvent::Dropped(Error::ConnectionLost(
-                        "the media connection closed".into(),
-                    ))),
+                    RTCPeerConnectionState::Failed => Some(LinkEvent::Dropped(
+                        Error::ConnectionLost("the media connection failed".into()),
+                    )),
+                    RTCPeerConnectionState::Closed => Some(LinkEvent::Dropped(
+                        Error::ConnectionLost("the media connection closed".into()),
+                    )),
                     _ => None,
                 }
             }
@@ -231,7 +237,9 @@ impl Link {
                 }
                 None
             }
-            SignalEvent::RemoteEndOfCandidates | SignalEvent::TrickleCompleted | SignalEvent::Discovered(_) => None,
+            SignalEvent::RemoteEndOfCandidates
+            | SignalEvent::TrickleCompleted
+            | SignalEvent::Discovered(_) => None,
             SignalEvent::SendOnDataChannel(text) => {
                 match &self.dc {
                     Some(dc) => {
@@ -250,8 +258,12 @@ impl Link {
             SignalEvent::ConnectionClosed => Some(LinkEvent::Dropped(Error::ConnectionLost(
                 "the server closed the connection".into(),
             ))),
-            SignalEvent::Failed(info) => Some(LinkEvent::Dropped(self.failure(&info.message).await)),
-            SignalEvent::Stopped => Some(LinkEvent::Dropped(Error::ConnectionLost("the server ended the session".into()))),
+            SignalEvent::Failed(info) => {
+                Some(LinkEvent::Dropped(self.failure(&info.message).await))
+            }
+            SignalEvent::Stopped => Some(LinkEvent::Dropped(Error::ConnectionLost(
+                "the server ended the session".into(),
+            ))),
             other => Some(LinkEvent::Signal(other)),
         }
     }

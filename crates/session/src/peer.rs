@@ -9,18 +9,23 @@ use std::time::Instant;
 use red5_media::codec::{VideoCodec, H264_FMTP, OPUS_FMTP};
 use red5_signal::ws::IceCandidate;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RTCRtpCodecParameters, RTCPFeedback, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
 use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceConnectionState, RTCIceGatheringState, RTCIceServer,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry, SettingEngineBuilder,
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceCandidateInit,
+    RTCIceConnectionState, RTCIceGatheringState, RTCIceServer, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, Registry, SettingEngineBuilder,
 };
 
 use crate::error::Result;
@@ -130,8 +135,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            let wanted: Vec<Box<dyn rtc::rtcp::Packet>> =
-                packets.iter().filter(|p| is_keyframe_request(p.as_ref())).cloned().collect();
+            let wanted: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .cloned()
+                .collect();
             if !wanted.is_empty() {
                 msg.message.packet = Packet::Rtcp(wanted);
                 msg.message.add(Attribute::DeliverToApplication);
@@ -169,7 +177,9 @@ pub(crate) struct PeerSpec {
     pub loopback: bool,
 }
 
-pub(crate) async fn build_peer(spec: PeerSpec) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
+pub(crate) async fn build_peer(
+    spec: PeerSpec,
+) -> Result<(Arc<dyn PeerConnection>, mpsc::UnboundedReceiver<PcEvent>)> {
     let mut m = MediaEngine::default();
     for c in &spec.video {
         let pt = match c {
@@ -203,9 +213,15 @@ pub(crate) async fn build_peer(spec: PeerSpec) -> Result<(Arc<dyn PeerConnection
     let se = SettingEngineBuilder::new()
         .with_network_types(vec![rtc::ice::network_type::NetworkType::Udp4])
         .build();
-    let config = RTCConfigurationBuilder::new().with_ice_servers(spec.ice_servers).build();
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(spec.ice_servers)
+        .build();
     let (tx, rx) = mpsc::unbounded_channel();
-    let bind = if spec.loopback { "127.0.0.1:0" } else { "0.0.0.0:0" };
+    let bind = if spec.loopback {
+        "127.0.0.1:0"
+    } else {
+        "0.0.0.0:0"
+    };
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
         .with_media_engine(m)
@@ -244,7 +260,11 @@ pub(crate) fn ice_servers(list: &[red5_signal::whip::IceServer]) -> Vec<RTCIceSe
         .map(|s| RTCIceServer {
             urls: s.urls.clone(),
             username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.as_ref().map(|c| c.expose().to_owned()).unwrap_or_default(),
+            credential: s
+                .credential
+                .as_ref()
+                .map(|c| c.expose().to_owned())
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -264,13 +284,22 @@ pub(crate) fn own_ice_servers(list: &[crate::config::IceServerConfig]) -> Vec<RT
 pub(crate) fn is_loopback_url(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or(url);
     let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host });
+    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -294,8 +323,14 @@ mod tests {
         };
         let s = to_signal_candidate(&c);
         assert_eq!(from_signal_candidate(&s), Some(c));
-        assert_eq!(from_signal_candidate(&IceCandidate::client_end_marker()), None);
+        assert_eq!(
+            from_signal_candidate(&IceCandidate::client_end_marker()),
+            None
+        );
         let a = IceCandidate::new("a=candidate:1 1 udp 1 127.0.0.1 9 typ host", None, Some(1));
-        assert_eq!(from_signal_candidate(&a).unwrap().candidate, "candidate:1 1 udp 1 127.0.0.1 9 typ host");
+        assert_eq!(
+            from_signal_candidate(&a).unwrap().candidate,
+            "candidate:1 1 udp 1 127.0.0.1 9 typ host"
+        );
     }
 }

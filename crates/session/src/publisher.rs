@@ -17,7 +17,9 @@ use red5_signal::dc::{self, StatusEvent};
 use red5_signal::driver::SignalEvent;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -26,7 +28,7 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{RTCSessionDescription, StatsSelector};
 
-use crate::config::{open_signalling, Endpoint, Role};
+use crate::config::{explain, open_signalling, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, opus_codec, video_codec, PeerSpec};
@@ -71,7 +73,12 @@ pub struct PublisherConfig {
 
 impl PublisherConfig {
     /// 640x360 at 30 fps, 800 kbps H.264 from `video_source`, Opus 64 kbps from `audio_source`.
-    pub fn new(endpoint: Endpoint, stream_name: impl Into<String>, video_source: Option<&str>, audio_source: Option<&str>) -> Self {
+    pub fn new(
+        endpoint: Endpoint,
+        stream_name: impl Into<String>,
+        video_source: Option<&str>,
+        audio_source: Option<&str>,
+    ) -> Self {
         PublisherConfig {
             endpoint,
             stream_name: stream_name.into(),
@@ -127,12 +134,20 @@ pub enum PublisherEvent {
     /// Any other status from the server, in words.
     ServerStatus(String),
     /// A `send()` relayed to us, or an RPC answer.
-    Message { method: String, data: Value },
+    Message {
+        method: String,
+        data: Value,
+    },
     /// The server (a subscriber) asked for a key frame.
     KeyframeRequested,
     IceState(String),
     /// The connection dropped; trying again after `delay`.
-    Reconnecting { attempt: u32, of: u32, delay: Duration, reason: String },
+    Reconnecting {
+        attempt: u32,
+        of: u32,
+        delay: Duration,
+        reason: String,
+    },
     /// Live again after a drop.
     Reconnected,
     /// A camera or microphone went away (its stream stops; the session stays).
@@ -189,17 +204,23 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("state", &self.state()).finish_non_exhaustive()
+        f.debug_struct("Publisher")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
     }
 }
 
 impl Publisher {
     /// Opens the sources, starts encoding and connecting. Errors here are about the settings
     /// or the devices; connection problems arrive as events.
-    pub async fn start(cfg: PublisherConfig) -> Result<(Publisher, mpsc::UnboundedReceiver<PublisherEvent>)> {
+    pub async fn start(
+        cfg: PublisherConfig,
+    ) -> Result<(Publisher, mpsc::UnboundedReceiver<PublisherEvent>)> {
         cfg.endpoint.validate(&cfg.stream_name)?;
         if cfg.video.is_none() && cfg.audio.is_none() {
-            return Err(Error::Config("nothing to publish: choose a camera or a microphone".into()));
+            return Err(Error::Config(
+                "nothing to publish: choose a camera or a microphone".into(),
+            ));
         }
         let (vcfg, acfg) = (cfg.video.clone(), cfg.audio.clone());
         let key_ms = cfg.key_framerate_ms;
@@ -215,7 +236,8 @@ impl Publisher {
                     let src = red5_media::open_video_source(Some(&v.source), &settings)?;
                     let (w, h, fps) = src.format();
                     let mut enc = VideoEncoderConfig::new(w, h, fps.max(1), v.bitrate_bps);
-                    enc.keyframe_interval = (u64::from(fps.max(1)) * u64::from(key_ms) / 1000).max(1) as u32;
+                    enc.keyframe_interval =
+                        (u64::from(fps.max(1)) * u64::from(key_ms) / 1000).max(1) as u32;
                     let (p, rx) = VideoSendPipeline::start(src, v.codec, enc)?;
                     Some((p, rx, w, h, fps.max(1)))
                 }
@@ -223,7 +245,8 @@ impl Publisher {
             };
             let audio = match acfg {
                 Some(a) => {
-                    let src = red5_media::open_audio_source(Some(&a.source), a.channels.clamp(1, 2))?;
+                    let src =
+                        red5_media::open_audio_source(Some(&a.source), a.channels.clamp(1, 2))?;
                     Some(AudioSendPipeline::start(src, a.bitrate_bps)?)
                 }
                 None => None,
@@ -260,7 +283,13 @@ impl Publisher {
         }
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         tokio::spawn(run(cfg, shared.clone(), cmd_rx, ev_tx));
-        Ok((Publisher { cmd: cmd_tx, shared }, ev_rx))
+        Ok((
+            Publisher {
+                cmd: cmd_tx,
+                shared,
+            },
+            ev_rx,
+        ))
     }
 
     /// `send(method, data)` over the message transport (WS before the switch, the data channel
@@ -271,7 +300,9 @@ impl Publisher {
             return Err(Error::Config("a message needs a method name".into()));
         }
         let (tx, rx) = oneshot::channel();
-        self.cmd.send(Cmd::Send(dc::ClientMessage::send(method, data), tx)).map_err(|_| Error::Closed)?;
+        self.cmd
+            .send(Cmd::Send(dc::ClientMessage::send(method, data), tx))
+            .map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
@@ -282,25 +313,39 @@ impl Publisher {
 
     /// Mic mute: silent audio keeps flowing; the server is told with `{"mute":{"muteAudio":…}}`.
     pub fn mute_audio(&self, muted: bool) -> Result<()> {
-        self.cmd.send(Cmd::MuteAudio(muted)).map_err(|_| Error::Closed)
+        self.cmd
+            .send(Cmd::MuteAudio(muted))
+            .map_err(|_| Error::Closed)
     }
 
     /// Camera mute: no video frames go out; the server is told with `{"mute":{"muteVideo":…}}`.
     pub fn mute_video(&self, muted: bool) -> Result<()> {
-        self.cmd.send(Cmd::MuteVideo(muted)).map_err(|_| Error::Closed)
+        self.cmd
+            .send(Cmd::MuteVideo(muted))
+            .map_err(|_| Error::Closed)
     }
 
     /// Change the video bitrate live.
     pub fn set_video_bitrate(&self, bps: u32) -> Result<()> {
-        self.cmd.send(Cmd::SetBitrate(bps)).map_err(|_| Error::Closed)
+        self.cmd
+            .send(Cmd::SetBitrate(bps))
+            .map_err(|_| Error::Closed)
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.shared
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     pub fn state(&self) -> SessionState {
-        self.shared.state.lock().map(|s| *s).unwrap_or(SessionState::Failed)
+        self.shared
+            .state
+            .lock()
+            .map(|s| *s)
+            .unwrap_or(SessionState::Failed)
     }
 
     /// The newest captured frame for the local preview.
@@ -336,38 +381,49 @@ fn spawn_video_pump(
     fps: u32,
     ev: mpsc::UnboundedSender<PublisherEvent>,
 ) {
-    let spawned = std::thread::Builder::new().name("publish video".into()).spawn(move || {
-        let mut prev: Option<Duration> = None;
-        while let Ok(out) = rx.recv() {
-            let e = match out {
-                SendOutput::Frame(e) => e,
-                SendOutput::Stopped(why) => {
-                    if let Some(w) = why {
-                        let _ = ev.send(PublisherEvent::DeviceLost(w.to_string()));
+    let spawned = std::thread::Builder::new()
+        .name("publish video".into())
+        .spawn(move || {
+            let mut prev: Option<Duration> = None;
+            while let Ok(out) = rx.recv() {
+                let e = match out {
+                    SendOutput::Frame(e) => e,
+                    SendOutput::Stopped(why) => {
+                        if let Some(w) = why {
+                            let _ = ev.send(PublisherEvent::DeviceLost(w.to_string()));
+                        }
+                        break;
                     }
-                    break;
+                };
+                let frame_time = Duration::from_secs(1) / fps;
+                let duration = prev.map_or(frame_time, |p| {
+                    e.timestamp.saturating_sub(p).max(Duration::from_millis(1))
+                });
+                prev = Some(e.timestamp);
+                if shared.video_muted.load(Ordering::Relaxed) {
+                    continue;
                 }
-            };
-            let frame_time = Duration::from_secs(1) / fps;
-            let duration = prev.map_or(frame_time, |p| e.timestamp.saturating_sub(p).max(Duration::from_millis(1)));
-            prev = Some(e.timestamp);
-            if shared.video_muted.load(Ordering::Relaxed) {
-                continue;
+                let sink = shared.video_sink.lock().ok().and_then(|s| s.clone());
+                let Some(sink) = sink else { continue };
+                let len = e.data.len();
+                let sample = Sample {
+                    data: e.data,
+                    duration,
+                    ..Sample::new(Instant::now())
+                };
+                if rt
+                    .block_on(
+                        sink.track
+                            .sample_writer(sink.ssrc, sink.pt)
+                            .write_sample(&sample),
+                    )
+                    .is_ok()
+                {
+                    shared.counters.add_out(len);
+                    shared.counters.video_frame(width, height);
+                }
             }
-            let sink = shared.video_sink.lock().ok().and_then(|s| s.clone());
-            let Some(sink) = sink else { continue };
-            let len = e.data.len();
-            let sample = Sample {
-                data: e.data,
-                duration,
-                ..Sample::new(Instant::now())
-            };
-            if rt.block_on(sink.track.sample_writer(sink.ssrc, sink.pt).write_sample(&sample)).is_ok() {
-                shared.counters.add_out(len);
-                shared.counters.video_frame(width, height);
-            }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::warn!("could not start the video sender: {e}");
     }
@@ -379,31 +435,40 @@ fn spawn_audio_pump(
     rx: std::sync::mpsc::Receiver<SendOutput<EncodedAudio>>,
     ev: mpsc::UnboundedSender<PublisherEvent>,
 ) {
-    let spawned = std::thread::Builder::new().name("publish audio".into()).spawn(move || {
-        while let Ok(out) = rx.recv() {
-            let a = match out {
-                SendOutput::Frame(a) => a,
-                SendOutput::Stopped(why) => {
-                    if let Some(w) = why {
-                        let _ = ev.send(PublisherEvent::DeviceLost(w.to_string()));
+    let spawned = std::thread::Builder::new()
+        .name("publish audio".into())
+        .spawn(move || {
+            while let Ok(out) = rx.recv() {
+                let a = match out {
+                    SendOutput::Frame(a) => a,
+                    SendOutput::Stopped(why) => {
+                        if let Some(w) = why {
+                            let _ = ev.send(PublisherEvent::DeviceLost(w.to_string()));
+                        }
+                        break;
                     }
-                    break;
+                };
+                let sink = shared.audio_sink.lock().ok().and_then(|s| s.clone());
+                let Some(sink) = sink else { continue };
+                let len = a.data.len();
+                let sample = Sample {
+                    data: a.data,
+                    duration: Duration::from_millis(20),
+                    ..Sample::new(Instant::now())
+                };
+                if rt
+                    .block_on(
+                        sink.track
+                            .sample_writer(sink.ssrc, sink.pt)
+                            .write_sample(&sample),
+                    )
+                    .is_ok()
+                {
+                    shared.counters.add_out(len);
+                    shared.counters.audio_packet();
                 }
-            };
-            let sink = shared.audio_sink.lock().ok().and_then(|s| s.clone());
-            let Some(sink) = sink else { continue };
-            let len = a.data.len();
-            let sample = Sample {
-                data: a.data,
-                duration: Duration::from_millis(20),
-                ..Sample::new(Instant::now())
-            };
-            if rt.block_on(sink.track.sample_writer(sink.ssrc, sink.pt).write_sample(&sample)).is_ok() {
-                shared.counters.add_out(len);
-                shared.counters.audio_packet();
             }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::warn!("could not start the audio sender: {e}");
     }
@@ -474,7 +539,7 @@ async fn run(
                     let _ = e.ev.send(PublisherEvent::Failed(err));
                     break;
                 }
-                match e.rec.next() {
+                match e.rec.on_drop() {
                     Next::Retry { attempt, of, delay } => {
                         set_state(&e.shared, &e.ev, SessionState::Reconnecting);
                         e.shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -503,10 +568,16 @@ async fn run(
         }
     }
     // End capture and encoding.
-    for p in [e.shared.video.lock().ok().and_then(|mut g| g.take())].into_iter().flatten() {
+    for p in [e.shared.video.lock().ok().and_then(|mut g| g.take())]
+        .into_iter()
+        .flatten()
+    {
         drop(p);
     }
-    for p in [e.shared.audio.lock().ok().and_then(|mut g| g.take())].into_iter().flatten() {
+    for p in [e.shared.audio.lock().ok().and_then(|mut g| g.take())]
+        .into_iter()
+        .flatten()
+    {
         drop(p);
     }
     for a in stop_ack {
@@ -531,8 +602,24 @@ fn clear_sinks(shared: &Shared) {
     }
 }
 
-fn new_track(kind: RtpCodecKind, codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec, ssrc: u32) -> Result<Arc<TrackLocalStaticSample>> {
-    let label = if kind == RtpCodecKind::Video { "video" } else { "audio" };
+/// (is video, track, ssrc, its sender) of a track just added.
+type NewSink = (
+    bool,
+    Arc<TrackLocalStaticSample>,
+    u32,
+    Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+);
+
+fn new_track(
+    kind: RtpCodecKind,
+    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
+    ssrc: u32,
+) -> Result<Arc<TrackLocalStaticSample>> {
+    let label = if kind == RtpCodecKind::Video {
+        "video"
+    } else {
+        "audio"
+    };
     let t = TrackLocalStaticSample::new(
         std::time::Instant::now(),
         MediaStreamTrack::new(
@@ -659,8 +746,15 @@ impl Engine {
                 }
                 Got::Cmd(Some(Cmd::SetBitrate(b))) => self.apply_bitrate(b),
                 Got::Tick => {
-                    let report = link.pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
-                    let snap = self.meter.tick(Instant::now(), &self.shared.counters, NetworkFigures::from_report(&report));
+                    let report = link
+                        .pc
+                        .get_stats(std::time::Instant::now(), StatsSelector::None)
+                        .await;
+                    let snap = self.meter.tick(
+                        Instant::now(),
+                        &self.shared.counters,
+                        NetworkFigures::from_report(&report),
+                    );
                     if let Ok(mut s) = self.shared.stats.lock() {
                         *s = snap.clone();
                     }
@@ -691,7 +785,8 @@ impl Engine {
         let sig: Arc<dyn red5_signal::driver::Signalling> =
             Arc::from(open_signalling(&cfg.endpoint, &role, &cfg.stream_name).await?);
         let connected = match tokio::time::timeout(cfg.start_timeout, sig.connect()).await {
-            Ok(r) => r?,
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(explain(sig.as_ref(), e).await),
             Err(_) => {
                 return Err(Error::StartTimeout {
                     what: "connection",
@@ -712,7 +807,14 @@ impl Engine {
             loopback: is_loopback_url(&cfg.endpoint.base_url),
         })
         .await?;
-        let link = Link::new(sig.clone(), pc.clone(), pc_rx, self.shared.counters.clone(), "publish", cfg.start_timeout);
+        let link = Link::new(
+            sig.clone(),
+            pc.clone(),
+            pc_rx,
+            self.shared.counters.clone(),
+            "publish",
+            cfg.start_timeout,
+        );
         // The SDK creates the `red5pro` channel (ordered) before adding media.
         let dc = pc
             .create_data_channel(
@@ -724,7 +826,7 @@ impl Engine {
             )
             .await?;
         link.watch_dc(dc);
-        let mut sinks: Vec<(bool, Arc<TrackLocalStaticSample>, u32, Arc<dyn webrtc::rtp_transceiver::RtpSender>)> = Vec::new();
+        let mut sinks: Vec<NewSink> = Vec::new();
         if let Some(v) = &cfg.video {
             let ssrc = rand::random::<u32>() | 1;
             let t = new_track(RtpCodecKind::Video, video_codec(v.codec), ssrc)?;
@@ -743,8 +845,12 @@ impl Engine {
             .local_description()
             .await
             .ok_or_else(|| Error::WebRtc("no local description after creating the offer".into()))?;
-        let answer = sig.publish_offer(local.sdp).await?;
-        pc.set_remote_description(RTCSessionDescription::answer(answer.sdp)?).await?;
+        let answer = match sig.publish_offer(local.sdp).await {
+            Ok(a) => a,
+            Err(e) => return Err(explain(sig.as_ref(), e).await),
+        };
+        pc.set_remote_description(RTCSessionDescription::answer(answer.sdp)?)
+            .await?;
         // Tracks are negotiated now: learn the payload types and listen for PLI/FIR.
         for (is_video, track, ssrc, sender) in sinks {
             let pt = sender
@@ -754,7 +860,9 @@ impl Engine {
                 .codecs
                 .first()
                 .map(|c| c.payload_type)
-                .ok_or_else(|| Error::WebRtc("the server accepted no codec for this track".into()))?;
+                .ok_or_else(|| {
+                    Error::WebRtc("the server accepted no codec for this track".into())
+                })?;
             let sink = Sink {
                 track: track.clone(),
                 ssrc,
@@ -768,7 +876,10 @@ impl Engine {
                 let ev = self.ev.clone();
                 tokio::spawn(async move {
                     while let Some(TrackLocalEvent::OnRtcpPacket(_)) = track.poll().await {
-                        shared.counters.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                        shared
+                            .counters
+                            .keyframe_requests
+                            .fetch_add(1, Ordering::Relaxed);
                         shared.request_keyframe();
                         let _ = ev.send(PublisherEvent::KeyframeRequested);
                     }
@@ -799,7 +910,9 @@ impl Engine {
         }
         for m in std::mem::take(&mut self.pending) {
             if let Err(e) = link.sig.send_message(m).await {
-                let _ = self.ev.send(PublisherEvent::Warning(format!("a queued message was not sent: {e}")));
+                let _ = self.ev.send(PublisherEvent::Warning(format!(
+                    "a queued message was not sent: {e}"
+                )));
             }
         }
     }
@@ -808,11 +921,21 @@ impl Engine {
         let e = match s {
             SignalEvent::TransportSwitched => PublisherEvent::TransportSwitched,
             SignalEvent::Status(st) => match st {
-                StatusEvent::InsufficientBandwidth => PublisherEvent::Bandwidth(Bandwidth::Insufficient),
-                StatusEvent::SufficientBandwidth => PublisherEvent::Bandwidth(Bandwidth::Sufficient),
-                StatusEvent::RecoveringBandwidth => PublisherEvent::Bandwidth(Bandwidth::Recovering),
-                StatusEvent::Error { message, .. } => PublisherEvent::Warning(format!("the server reported: {message}")),
-                StatusEvent::Other | StatusEvent::DataChannelAvailable { .. } | StatusEvent::StatisticsEndpoint { .. } => return,
+                StatusEvent::InsufficientBandwidth => {
+                    PublisherEvent::Bandwidth(Bandwidth::Insufficient)
+                }
+                StatusEvent::SufficientBandwidth => {
+                    PublisherEvent::Bandwidth(Bandwidth::Sufficient)
+                }
+                StatusEvent::RecoveringBandwidth => {
+                    PublisherEvent::Bandwidth(Bandwidth::Recovering)
+                }
+                StatusEvent::Error { message, .. } => {
+                    PublisherEvent::Warning(format!("the server reported: {message}"))
+                }
+                StatusEvent::Other
+                | StatusEvent::DataChannelAvailable { .. }
+                | StatusEvent::StatisticsEndpoint { .. } => return,
                 other => PublisherEvent::ServerStatus(format!("{other:?}")),
             },
             SignalEvent::Invoke(i) => PublisherEvent::Message {

@@ -54,7 +54,9 @@ impl ReconnectPolicy {
 
     /// The full schedule, for display ("retrying in 1.2 s, attempt 3 of 10").
     pub fn schedule(&self) -> Vec<Duration> {
-        (1..=self.max_attempts).filter_map(|a| self.delay_for(a)).collect()
+        (1..=self.max_attempts)
+            .filter_map(|a| self.delay_for(a))
+            .collect()
     }
 }
 
@@ -69,7 +71,11 @@ pub struct Reconnector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     /// Try again after `delay`; this is attempt `attempt` of `of`.
-    Retry { attempt: u32, of: u32, delay: Duration },
+    Retry {
+        attempt: u32,
+        of: u32,
+        delay: Duration,
+    },
     /// The policy is exhausted after `attempts` attempts.
     GiveUp { attempts: u32 },
 }
@@ -83,7 +89,7 @@ impl Reconnector {
     }
 
     /// A connection dropped or an attempt failed: what now?
-    pub fn next(&mut self) -> Next {
+    pub fn on_drop(&mut self) -> Next {
         match self.policy.delay_for(self.attempts + 1) {
             Some(delay) => {
                 self.attempts += 1;
@@ -115,6 +121,7 @@ impl Reconnector {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -149,7 +156,7 @@ mod tests {
     fn gives_up_after_the_last_attempt_and_stays_given_up() {
         let mut r = Reconnector::new(ReconnectPolicy::default());
         for n in 1..=10 {
-            match r.next() {
+            match r.on_drop() {
                 Next::Retry { attempt, of, delay } => {
                     assert_eq!((attempt, of), (n, 10));
                     assert!(delay <= ms(7000));
@@ -157,20 +164,20 @@ mod tests {
                 other => panic!("attempt {n}: {other:?}"),
             }
         }
-        assert_eq!(r.next(), Next::GiveUp { attempts: 10 });
-        assert_eq!(r.next(), Next::GiveUp { attempts: 10 });
+        assert_eq!(r.on_drop(), Next::GiveUp { attempts: 10 });
+        assert_eq!(r.on_drop(), Next::GiveUp { attempts: 10 });
     }
 
     #[test]
     fn success_resets_the_sequence() {
         let mut r = Reconnector::new(ReconnectPolicy::default());
-        r.next();
-        r.next();
-        r.next();
+        r.on_drop();
+        r.on_drop();
+        r.on_drop();
         assert_eq!(r.attempts(), 3);
         r.reset();
         assert_eq!(
-            r.next(),
+            r.on_drop(),
             Next::Retry {
                 attempt: 1,
                 of: 10,
@@ -182,7 +189,7 @@ mod tests {
     #[test]
     fn never_means_no_retry_and_huge_factors_do_not_overflow() {
         let mut r = Reconnector::new(ReconnectPolicy::never());
-        assert_eq!(r.next(), Next::GiveUp { attempts: 0 });
+        assert_eq!(r.on_drop(), Next::GiveUp { attempts: 0 });
         let p = ReconnectPolicy {
             first_delay: Duration::from_secs(1),
             factor: u32::MAX,

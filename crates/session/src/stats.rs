@@ -158,7 +158,8 @@ impl NetworkFigures {
                     f.rtt_ms = Some(r.round_trip_time * 1000.0);
                 }
                 let lost = r.fraction_lost;
-                f.remote_fraction_lost = Some(f.remote_fraction_lost.map_or(lost, |x: f64| x.max(lost)));
+                f.remote_fraction_lost =
+                    Some(f.remote_fraction_lost.map_or(lost, |x: f64| x.max(lost)));
                 if f.jitter_ms.is_none() {
                     f.jitter_ms = Some(r.received_rtp_stream_stats.jitter * 1000.0);
                 }
@@ -180,7 +181,12 @@ impl StatsMeter {
     }
 
     /// The snapshot for the interval since the previous call.
-    pub fn tick(&mut self, now: Instant, counters: &Counters, net: NetworkFigures) -> StatsSnapshot {
+    pub fn tick(
+        &mut self,
+        now: Instant,
+        counters: &Counters,
+        net: NetworkFigures,
+    ) -> StatsSnapshot {
         let cur = counters.sample();
         let snap = self.compute(now, &cur, net);
         self.prev = Some((now, cur, net));
@@ -231,6 +237,7 @@ impl StatsMeter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -282,8 +289,16 @@ mod tests {
         assert!((s.packet_loss_percent - 25.0).abs() < 1e-9);
         let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
         for k in [
-            "timestamp", "iceState", "bitrateOutKbps", "bitrateInKbps", "packetLossPercent", "rttMs",
-            "jitterMs", "fps", "width", "height",
+            "timestamp",
+            "iceState",
+            "bitrateOutKbps",
+            "bitrateInKbps",
+            "packetLossPercent",
+            "rttMs",
+            "jitterMs",
+            "fps",
+            "width",
+            "height",
         ] {
             let key = if k == "timestamp" { "timestampMs" } else { k };
             assert!(v.get(key).is_some(), "{key} missing in {v}");

@@ -23,7 +23,7 @@ use webrtc::data_channel::RTCDataChannelInit;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{RTCSessionDescription, StatsSelector};
 
-use crate::config::{open_signalling, Endpoint, Role};
+use crate::config::{explain, open_signalling, Endpoint, Role};
 use crate::error::{Error, Result};
 use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, PeerSpec};
@@ -89,17 +89,31 @@ pub enum SubscriberEvent {
     /// `Subscribe.Start` (also after each resubscribe).
     Started,
     /// An `onMetaData` from the publisher, including the latest one replayed at join.
-    Metadata { data: Value, received_at_ms: u64 },
+    Metadata {
+        data: Value,
+        received_at_ms: u64,
+    },
     /// Any other relayed `send(method, data)`.
-    Message { method: String, data: Value },
+    Message {
+        method: String,
+        data: Value,
+    },
     /// The publisher stopped (`NetStream.Play.UnpublishNotify`).
     Unpublished,
     /// The first frame decoded after (re)subscribing, with its size.
-    FirstFrame { width: u32, height: u32 },
+    FirstFrame {
+        width: u32,
+        height: u32,
+    },
     TransportSwitched,
     ServerStatus(String),
     IceState(String),
-    Reconnecting { attempt: u32, of: u32, delay: Duration, reason: String },
+    Reconnecting {
+        attempt: u32,
+        of: u32,
+        delay: Duration,
+        reason: String,
+    },
     Reconnected,
     /// The speaker went away / none exists: audio continues silently.
     AudioOutput(String),
@@ -138,12 +152,16 @@ pub struct Subscriber {
 
 impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriber").field("state", &self.state()).finish_non_exhaustive()
+        f.debug_struct("Subscriber")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
     }
 }
 
 impl Subscriber {
-    pub async fn start(cfg: SubscriberConfig) -> Result<(Subscriber, mpsc::UnboundedReceiver<SubscriberEvent>)> {
+    pub async fn start(
+        cfg: SubscriberConfig,
+    ) -> Result<(Subscriber, mpsc::UnboundedReceiver<SubscriberEvent>)> {
         cfg.endpoint.validate(&cfg.stream_name)?;
         let shared = Arc::new(Shared {
             counters: Arc::new(Counters::default()),
@@ -157,7 +175,10 @@ impl Subscriber {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let engine = Engine {
             rec: Reconnector::new(cfg.reconnect),
-            request_id: cfg.request_id.clone().unwrap_or_else(red5_signal::driver::default_subscription_id),
+            request_id: cfg
+                .request_id
+                .clone()
+                .unwrap_or_else(red5_signal::driver::default_subscription_id),
             cfg,
             shared: shared.clone(),
             ev: ev_tx,
@@ -192,7 +213,9 @@ impl Subscriber {
     }
 
     pub fn set_volume(&self, volume: f32) -> Result<()> {
-        self.cmd.send(Cmd::Volume(volume.max(0.0))).map_err(|_| Error::Closed)
+        self.cmd
+            .send(Cmd::Volume(volume.max(0.0)))
+            .map_err(|_| Error::Closed)
     }
 
     pub fn set_muted(&self, muted: bool) -> Result<()> {
@@ -200,11 +223,19 @@ impl Subscriber {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.shared
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     pub fn state(&self) -> SessionState {
-        self.shared.state.lock().map(|s| *s).unwrap_or(SessionState::Failed)
+        self.shared
+            .state
+            .lock()
+            .map(|s| *s)
+            .unwrap_or(SessionState::Failed)
     }
 
     /// Unsubscribe and wait until the session has ended.
@@ -228,11 +259,15 @@ fn spawn_playout(
         .spawn(move || {
             let mut player = match &out {
                 AudioOutput::Default => AudioPlayer::open_or_null(None, 2, DEFAULT_TARGET_DELAY),
-                AudioOutput::Device(id) => AudioPlayer::open_or_null(Some(id), 2, DEFAULT_TARGET_DELAY),
+                AudioOutput::Device(id) => {
+                    AudioPlayer::open_or_null(Some(id), 2, DEFAULT_TARGET_DELAY)
+                }
                 AudioOutput::Silent => AudioPlayer::null(2, DEFAULT_TARGET_DELAY),
             };
             if player.is_null() && out != AudioOutput::Silent {
-                let _ = ev.send(SubscriberEvent::AudioOutput("no speaker could be opened; audio plays silently".into()));
+                let _ = ev.send(SubscriberEvent::AudioOutput(
+                    "no speaker could be opened; audio plays silently".into(),
+                ));
             }
             player.set_volume(volume);
             while let Ok(c) = rx.recv() {
@@ -301,10 +336,13 @@ impl Engine {
                         let _ = self.ev.send(SubscriberEvent::Failed(err));
                         break;
                     }
-                    match self.rec.next() {
+                    match self.rec.on_drop() {
                         Next::Retry { attempt, of, delay } => {
                             set_state(&self.shared, &self.ev, SessionState::Reconnecting);
-                            self.shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                            self.shared
+                                .counters
+                                .reconnects
+                                .fetch_add(1, Ordering::Relaxed);
                             let _ = self.ev.send(SubscriberEvent::Reconnecting {
                                 attempt,
                                 of,
@@ -319,10 +357,12 @@ impl Engine {
                         }
                         Next::GiveUp { attempts } => {
                             set_state(&self.shared, &self.ev, SessionState::Failed);
-                            let _ = self.ev.send(SubscriberEvent::Failed(Error::ReconnectFailed {
-                                attempts,
-                                last: err.to_string(),
-                            }));
+                            let _ = self
+                                .ev
+                                .send(SubscriberEvent::Failed(Error::ReconnectFailed {
+                                    attempts,
+                                    last: err.to_string(),
+                                }));
                             break;
                         }
                     }
@@ -369,7 +409,8 @@ impl Engine {
         let sig: Arc<dyn red5_signal::driver::Signalling> =
             Arc::from(open_signalling(&cfg.endpoint, &role, &cfg.stream_name).await?);
         let connected = match tokio::time::timeout(cfg.start_timeout, sig.connect()).await {
-            Ok(r) => r?,
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(explain(sig.as_ref(), e).await),
             Err(_) => {
                 return Err(Error::StartTimeout {
                     what: "connection",
@@ -389,7 +430,14 @@ impl Engine {
             loopback: is_loopback_url(&cfg.endpoint.base_url),
         })
         .await?;
-        let link = Link::new(sig.clone(), pc.clone(), pc_rx, self.shared.counters.clone(), "subscription", cfg.start_timeout);
+        let link = Link::new(
+            sig.clone(),
+            pc.clone(),
+            pc_rx,
+            self.shared.counters.clone(),
+            "subscription",
+            cfg.start_timeout,
+        );
         for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
             pc.add_transceiver_from_kind(
                 kind,
@@ -410,15 +458,20 @@ impl Engine {
             )
             .await?;
         link.watch_dc(dc);
-        let offer = sig.request_offer(None).await?;
-        pc.set_remote_description(RTCSessionDescription::offer(offer)?).await?;
+        let offer = match sig.request_offer(None).await {
+            Ok(o) => o,
+            Err(e) => return Err(explain(sig.as_ref(), e).await),
+        };
+        pc.set_remote_description(RTCSessionDescription::offer(offer)?)
+            .await?;
         let answer = pc.create_answer(None).await?;
         pc.set_local_description(answer).await?;
-        let local = pc
-            .local_description()
-            .await
-            .ok_or_else(|| Error::WebRtc("no local description after creating the answer".into()))?;
-        sig.send_answer(local.sdp).await?;
+        let local = pc.local_description().await.ok_or_else(|| {
+            Error::WebRtc("no local description after creating the answer".into())
+        })?;
+        if let Err(e) = sig.send_answer(local.sdp).await {
+            return Err(explain(sig.as_ref(), e).await);
+        }
         Ok(link)
     }
 
@@ -455,8 +508,15 @@ impl Engine {
                 }
                 Got::Cmd(Some(c)) => self.command(c),
                 Got::Tick => {
-                    let report = link.pc.get_stats(std::time::Instant::now(), StatsSelector::None).await;
-                    let snap = self.meter.tick(Instant::now(), &self.shared.counters, NetworkFigures::from_report(&report));
+                    let report = link
+                        .pc
+                        .get_stats(std::time::Instant::now(), StatsSelector::None)
+                        .await;
+                    let snap = self.meter.tick(
+                        Instant::now(),
+                        &self.shared.counters,
+                        NetworkFigures::from_report(&report),
+                    );
                     if let Ok(mut s) = self.shared.stats.lock() {
                         *s = snap.clone();
                     }
@@ -488,7 +548,11 @@ impl Engine {
         }
     }
 
-    async fn on_track(&mut self, track: Arc<dyn TrackRemote>, first_frame: Arc<std::sync::atomic::AtomicBool>) {
+    async fn on_track(
+        &mut self,
+        track: Arc<dyn TrackRemote>,
+        first_frame: Arc<std::sync::atomic::AtomicBool>,
+    ) {
         let kind = track.kind().await;
         let counters = self.shared.counters.clone();
         let (ptx, prx) = std::sync::mpsc::channel::<(red5_media::rtp::Packet, Instant)>();
@@ -517,77 +581,92 @@ impl Engine {
             let vtx = self.video_tx.clone();
             let ev = self.ev.clone();
             let c2 = counters.clone();
-            let spawned = std::thread::Builder::new().name("video decode".into()).spawn(move || {
-                let mut rx = match VideoReceiver::new(codec) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ev.send(SubscriberEvent::Warning(format!("video cannot be decoded: {e}")));
-                        return;
-                    }
-                };
-                loop {
-                    match prx.recv_timeout(Duration::from_millis(5)) {
-                        Ok((p, at)) => rx.push(p, at),
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                    }
-                    for out in rx.poll(Instant::now()) {
-                        match out {
-                            VideoReceiveOutput::Frame { frame, rtp_timestamp } => {
-                                c2.video_frame(frame.width, frame.height);
-                                if !first_frame.swap(true, Ordering::Relaxed) {
-                                    let _ = ev.send(SubscriberEvent::FirstFrame {
-                                        width: frame.width,
-                                        height: frame.height,
-                                    });
-                                }
-                                let _ = vtx.try_send(DecodedVideo {
+            let spawned = std::thread::Builder::new()
+                .name("video decode".into())
+                .spawn(move || {
+                    let mut rx = match VideoReceiver::new(codec) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = ev.send(SubscriberEvent::Warning(format!(
+                                "video cannot be decoded: {e}"
+                            )));
+                            return;
+                        }
+                    };
+                    loop {
+                        match prx.recv_timeout(Duration::from_millis(5)) {
+                            Ok((p, at)) => rx.push(p, at),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                        for out in rx.poll(Instant::now()) {
+                            match out {
+                                VideoReceiveOutput::Frame {
                                     frame,
                                     rtp_timestamp,
-                                    received_at: Instant::now(),
-                                });
-                            }
-                            VideoReceiveOutput::KeyframeNeeded => {
-                                c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                                let _ = pli_tx.send(());
+                                } => {
+                                    c2.video_frame(frame.width, frame.height);
+                                    if !first_frame.swap(true, Ordering::Relaxed) {
+                                        let _ = ev.send(SubscriberEvent::FirstFrame {
+                                            width: frame.width,
+                                            height: frame.height,
+                                        });
+                                    }
+                                    let _ = vtx.try_send(DecodedVideo {
+                                        frame,
+                                        rtp_timestamp,
+                                        received_at: Instant::now(),
+                                    });
+                                }
+                                VideoReceiveOutput::KeyframeNeeded => {
+                                    c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                                    let _ = pli_tx.send(());
+                                }
                             }
                         }
                     }
-                }
-            });
+                });
             if let Err(e) = spawned {
-                let _ = self.ev.send(SubscriberEvent::Warning(format!("could not start video decoding: {e}")));
+                let _ = self.ev.send(SubscriberEvent::Warning(format!(
+                    "could not start video decoding: {e}"
+                )));
             }
         } else {
             let tap = self.audio_tap.clone();
             let play = self.play.clone();
             let ev = self.ev.clone();
             let c2 = counters.clone();
-            let spawned = std::thread::Builder::new().name("audio decode".into()).spawn(move || {
-                let mut rx = match AudioReceiver::new(2) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ev.send(SubscriberEvent::Warning(format!("audio cannot be decoded: {e}")));
-                        return;
-                    }
-                };
-                loop {
-                    match prx.recv_timeout(Duration::from_millis(5)) {
-                        Ok((p, at)) => {
-                            c2.audio_packet();
-                            rx.push(p, at)
+            let spawned = std::thread::Builder::new()
+                .name("audio decode".into())
+                .spawn(move || {
+                    let mut rx = match AudioReceiver::new(2) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = ev.send(SubscriberEvent::Warning(format!(
+                                "audio cannot be decoded: {e}"
+                            )));
+                            return;
                         }
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
+                    loop {
+                        match prx.recv_timeout(Duration::from_millis(5)) {
+                            Ok((p, at)) => {
+                                c2.audio_packet();
+                                rx.push(p, at)
+                            }
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                        }
+                        for (frame, _ts) in rx.poll(Instant::now()) {
+                            let _ = tap.try_send(frame.clone());
+                            let _ = play.send(PlayCmd::Frame(frame));
+                        }
                     }
-                    for (frame, _ts) in rx.poll(Instant::now()) {
-                        let _ = tap.try_send(frame.clone());
-                        let _ = play.send(PlayCmd::Frame(frame));
-                    }
-                }
-            });
+                });
             if let Err(e) = spawned {
-                let _ = self.ev.send(SubscriberEvent::Warning(format!("could not start audio decoding: {e}")));
+                let _ = self.ev.send(SubscriberEvent::Warning(format!(
+                    "could not start audio decoding: {e}"
+                )));
             }
         }
         tokio::spawn(async move {
@@ -616,8 +695,12 @@ impl Engine {
             SignalEvent::TransportSwitched => SubscriberEvent::TransportSwitched,
             SignalEvent::Status(st) => match st {
                 StatusEvent::UnpublishNotify => SubscriberEvent::Unpublished,
-                StatusEvent::Error { message, .. } => SubscriberEvent::Warning(format!("the server reported: {message}")),
-                StatusEvent::Other | StatusEvent::DataChannelAvailable { .. } | StatusEvent::StatisticsEndpoint { .. } => return,
+                StatusEvent::Error { message, .. } => {
+                    SubscriberEvent::Warning(format!("the server reported: {message}"))
+                }
+                StatusEvent::Other
+                | StatusEvent::DataChannelAvailable { .. }
+                | StatusEvent::StatisticsEndpoint { .. } => return,
                 other => SubscriberEvent::ServerStatus(format!("{other:?}")),
             },
             SignalEvent::Message(m) => SubscriberEvent::Message {

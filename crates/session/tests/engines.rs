@@ -2,6 +2,8 @@
 //! in-process on 127.0.0.1, with real codecs and synthetic sources. Every wait is on events,
 //! with generous overall deadlines.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::time::Duration;
 
 use red5_localsm::{AuthConfig, LocalServer, RoundTripAuth, ServerConfig, ServerHandle};
@@ -10,7 +12,8 @@ use red5_media::synthetic::{detect_color, read_stamp, PatternColor};
 use red5_session::publisher::{PublishVideo, SessionState};
 use red5_session::subscriber::{AudioOutput, DecodedVideo};
 use red5_session::{
-    Endpoint, Publisher, PublisherConfig, PublisherEvent, Subscriber, SubscriberConfig, SubscriberEvent, Transport,
+    Endpoint, Publisher, PublisherConfig, PublisherEvent, Subscriber, SubscriberConfig,
+    SubscriberEvent, Transport,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -19,7 +22,9 @@ const DEADLINE: Duration = Duration::from_secs(40);
 
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -53,7 +58,11 @@ fn sub_cfg(base: &str, t: Transport, stream: &str) -> SubscriberConfig {
 }
 
 /// Waits for the first event matching `pred`; panics with the events seen on timeout/failure.
-async fn until<E: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<E>, what: &str, pred: impl Fn(&E) -> bool) -> E {
+async fn until<E: std::fmt::Debug>(
+    rx: &mut mpsc::UnboundedReceiver<E>,
+    what: &str,
+    pred: impl Fn(&E) -> bool,
+) -> E {
     let mut seen = Vec::new();
     let r = tokio::time::timeout(DEADLINE, async {
         while let Some(e) = rx.recv().await {
@@ -67,28 +76,48 @@ async fn until<E: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<E>, what: &s
     .await;
     match r {
         Ok(Some(e)) => e,
-        _ => panic!("no {what}; events seen: {:#?}", seen.iter().filter(|s| !s.starts_with("Stats")).collect::<Vec<_>>()),
+        _ => panic!(
+            "no {what}; events seen: {:#?}",
+            seen.iter()
+                .filter(|s| !s.starts_with("Stats"))
+                .collect::<Vec<_>>()
+        ),
     }
 }
 
-async fn start_publisher(cfg: PublisherConfig) -> (Publisher, mpsc::UnboundedReceiver<PublisherEvent>) {
+async fn start_publisher(
+    cfg: PublisherConfig,
+) -> (Publisher, mpsc::UnboundedReceiver<PublisherEvent>) {
     let (p, mut ev) = Publisher::start(cfg).await.unwrap();
-    until(&mut ev, "Publish.Start", |e| matches!(e, PublisherEvent::Started)).await;
+    until(&mut ev, "Publish.Start", |e| {
+        matches!(e, PublisherEvent::Started)
+    })
+    .await;
     assert_eq!(p.state(), SessionState::Live);
     (p, ev)
 }
 
 /// Reads decoded frames until `n` stamped ones with increasing counters and the colour arrive.
-async fn check_frames(frames: &mut mpsc::Receiver<DecodedVideo>, n: usize, colour: PatternColor) -> u32 {
+async fn check_frames(
+    frames: &mut mpsc::Receiver<DecodedVideo>,
+    n: usize,
+    colour: PatternColor,
+) -> u32 {
     let mut last: Option<u32> = None;
     let mut good = 0;
     tokio::time::timeout(DEADLINE, async {
         while good < n {
             let f = frames.recv().await.expect("frame channel open");
-            let Some(stamp) = read_stamp(&f.frame) else { continue };
+            let Some(stamp) = read_stamp(&f.frame) else {
+                continue;
+            };
             assert_eq!(detect_color(&f.frame), Some(colour), "pattern colour");
             if let Some(prev) = last {
-                assert!(stamp.frame_number > prev, "frame counter goes up: {prev} then {}", stamp.frame_number);
+                assert!(
+                    stamp.frame_number > prev,
+                    "frame counter goes up: {prev} then {}",
+                    stamp.frame_number
+                );
             }
             last = Some(stamp.frame_number);
             good += 1;
@@ -117,35 +146,55 @@ async fn check_tone(sub: &Subscriber, hz: f32) {
     .await
     .expect("decoded audio in time");
     let f = dominant_frequency(&samples, 48_000);
-    assert!((f - hz).abs() < 15.0, "dominant frequency {f} Hz, wanted {hz} Hz");
+    assert!(
+        (f - hz).abs() < 15.0,
+        "dominant frequency {f} Hz, wanted {hz} Hz"
+    );
 }
 
 async fn media_round_trip(pub_t: Transport, sub_t: Transport, stream: &str) {
     let s = server().await;
     let base = s.base_url();
     let (publisher, mut pev) = start_publisher(pub_cfg(&base, pub_t, stream, "red", 440)).await;
-    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, sub_t, stream)).await.unwrap();
-    until(&mut sev, "Subscribe.Start", |e| matches!(e, SubscriberEvent::Started)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, sub_t, stream))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
     let mut frames = sub.take_video_frames().unwrap();
     check_frames(&mut frames, 15, PatternColor::Red).await;
     check_tone(&sub, 440.0).await;
-    // Stats are computed every second from real traffic.
-    let st = until(&mut sev, "subscriber stats with traffic", |e| {
-        matches!(e, SubscriberEvent::Stats(s) if s.bitrate_in_kbps > 10.0 && s.fps > 1.0)
+    // The server asked the publisher for a key frame for the new viewer (PLI/FIR reached us).
+    until(&mut pev, "a key-frame request", |e| {
+        matches!(e, PublisherEvent::KeyframeRequested)
     })
+    .await;
+    // Stats are computed every second from real traffic.
+    let st = until(
+        &mut sev,
+        "subscriber stats with traffic",
+        |e| matches!(e, SubscriberEvent::Stats(s) if s.bitrate_in_kbps > 10.0 && s.fps > 1.0),
+    )
     .await;
     if let SubscriberEvent::Stats(st) = st {
         assert_eq!((st.width, st.height), (320, 240));
         assert!(!st.ice_state.is_empty());
         assert!(st.to_json().contains("bitrateInKbps"));
     }
-    until(&mut pev, "publisher stats with traffic", |e| {
-        matches!(e, PublisherEvent::Stats(s) if s.bitrate_out_kbps > 10.0 && s.fps > 1.0)
-    })
+    until(
+        &mut pev,
+        "publisher stats with traffic",
+        |e| matches!(e, PublisherEvent::Stats(s) if s.bitrate_out_kbps > 10.0 && s.fps > 1.0),
+    )
     .await;
     sub.stop().await;
     publisher.stop().await;
-    until(&mut pev, "Unpublished", |e| matches!(e, PublisherEvent::Unpublished)).await;
+    until(&mut pev, "Unpublished", |e| {
+        matches!(e, PublisherEvent::Unpublished)
+    })
+    .await;
     assert_eq!(publisher.state(), SessionState::Stopped);
     s.shutdown().await;
 }
@@ -169,9 +218,15 @@ async fn ws_sm1_proxy_pattern_and_tone() {
 async fn metadata_in_order_late_joiner_gets_latest_then_unpublish() {
     let s = server().await;
     let base = s.base_url();
-    let (publisher, _pev) = start_publisher(pub_cfg(&base, Transport::WhipSm2, "meta", "green", 660)).await;
-    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "meta")).await.unwrap();
-    until(&mut sev, "Subscribe.Start", |e| matches!(e, SubscriberEvent::Started)).await;
+    let (publisher, _pev) =
+        start_publisher(pub_cfg(&base, Transport::WhipSm2, "meta", "green", 660)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "meta"))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
     let values = [
         json!({"metadata": "first"}),
         json!({"metadata": "second ✓", "n": 2}),
@@ -182,21 +237,53 @@ async fn metadata_in_order_late_joiner_gets_latest_then_unpublish() {
     }
     publisher.send("onCue", json!({"at": 12.5})).await.unwrap();
     for v in &values {
-        let got = until(&mut sev, "metadata", |e| matches!(e, SubscriberEvent::Metadata { .. })).await;
-        assert_eq!(got, SubscriberEvent::Metadata { data: v.clone(), received_at_ms: match &got { SubscriberEvent::Metadata { received_at_ms, .. } => *received_at_ms, _ => 0 } });
+        let got = until(&mut sev, "metadata", |e| {
+            matches!(e, SubscriberEvent::Metadata { .. })
+        })
+        .await;
+        assert_eq!(
+            got,
+            SubscriberEvent::Metadata {
+                data: v.clone(),
+                received_at_ms: match &got {
+                    SubscriberEvent::Metadata { received_at_ms, .. } => *received_at_ms,
+                    _ => 0,
+                }
+            }
+        );
     }
-    let cue = until(&mut sev, "onCue", |e| matches!(e, SubscriberEvent::Message { .. })).await;
-    assert_eq!(cue, SubscriberEvent::Message { method: "onCue".into(), data: json!({"at": 12.5}) });
+    let cue = until(&mut sev, "onCue", |e| {
+        matches!(e, SubscriberEvent::Message { .. })
+    })
+    .await;
+    assert_eq!(
+        cue,
+        SubscriberEvent::Message {
+            method: "onCue".into(),
+            data: json!({"at": 12.5})
+        }
+    );
 
     // A late viewer (over the WS proxy) gets the latest value at join.
-    let (late, mut lev) = Subscriber::start(sub_cfg(&base, Transport::WsSm2, "meta")).await.unwrap();
-    let got = until(&mut lev, "replayed metadata", |e| matches!(e, SubscriberEvent::Metadata { .. })).await;
+    let (late, mut lev) = Subscriber::start(sub_cfg(&base, Transport::WsSm2, "meta"))
+        .await
+        .unwrap();
+    let got = until(&mut lev, "replayed metadata", |e| {
+        matches!(e, SubscriberEvent::Metadata { .. })
+    })
+    .await;
     assert!(matches!(got, SubscriberEvent::Metadata { data, .. } if data == values[2]));
 
     // Unpublish: both viewers are told.
     publisher.stop().await;
-    until(&mut sev, "UnpublishNotify (early)", |e| matches!(e, SubscriberEvent::Unpublished)).await;
-    until(&mut lev, "UnpublishNotify (late)", |e| matches!(e, SubscriberEvent::Unpublished)).await;
+    until(&mut sev, "UnpublishNotify (early)", |e| {
+        matches!(e, SubscriberEvent::Unpublished)
+    })
+    .await;
+    until(&mut lev, "UnpublishNotify (late)", |e| {
+        matches!(e, SubscriberEvent::Unpublished)
+    })
+    .await;
     sub.stop().await;
     late.stop().await;
     s.shutdown().await;
@@ -207,18 +294,38 @@ async fn server_restart_on_same_port_publisher_and_subscriber_resume() {
     let s = server().await;
     let port = s.addr().port();
     let base = s.base_url();
-    let (publisher, mut pev) = start_publisher(pub_cfg(&base, Transport::WhipSm2, "phoenix", "blue", 440)).await;
-    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "phoenix")).await.unwrap();
-    until(&mut sev, "Subscribe.Start", |e| matches!(e, SubscriberEvent::Started)).await;
+    let (publisher, mut pev) =
+        start_publisher(pub_cfg(&base, Transport::WhipSm2, "phoenix", "blue", 440)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "phoenix"))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
     let mut frames = sub.take_video_frames().unwrap();
     let before = check_frames(&mut frames, 5, PatternColor::Blue).await;
 
     s.shutdown().await;
-    until(&mut pev, "publisher reconnecting", |e| matches!(e, PublisherEvent::Reconnecting { .. })).await;
-    let s2 = LocalServer::start(ServerConfig { port, ..Default::default() }).await.unwrap();
-    until(&mut pev, "publisher reconnected", |e| matches!(e, PublisherEvent::Reconnected)).await;
+    until(&mut pev, "publisher reconnecting", |e| {
+        matches!(e, PublisherEvent::Reconnecting { .. })
+    })
+    .await;
+    let s2 = LocalServer::start(ServerConfig {
+        port,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    until(&mut pev, "publisher reconnected", |e| {
+        matches!(e, PublisherEvent::Reconnected)
+    })
+    .await;
     assert_eq!(publisher.state(), SessionState::Live);
-    until(&mut sev, "subscriber reconnected", |e| matches!(e, SubscriberEvent::Reconnected)).await;
+    until(&mut sev, "subscriber reconnected", |e| {
+        matches!(e, SubscriberEvent::Reconnected)
+    })
+    .await;
     // Fresh frames (later capture counters) flow again.
     let after = check_frames(&mut frames, 5, PatternColor::Blue).await;
     assert!(after > before);
@@ -228,7 +335,10 @@ async fn server_restart_on_same_port_publisher_and_subscriber_resume() {
     s2.shutdown().await;
 }
 
-async fn failure<E: std::fmt::Debug>(rx: &mut mpsc::UnboundedReceiver<E>, get: impl Fn(&E) -> Option<red5_session::Error>) -> red5_session::Error {
+async fn failure<E: std::fmt::Debug>(
+    rx: &mut mpsc::UnboundedReceiver<E>,
+    get: impl Fn(&E) -> Option<red5_session::Error>,
+) -> red5_session::Error {
     let e = until(rx, "a failure", |e| get(e).is_some()).await;
     get(&e).unwrap()
 }
@@ -243,14 +353,19 @@ async fn bad_inputs_give_clear_errors() {
     };
     let base = format!("http://127.0.0.1:{port}");
     for t in [Transport::WhipSm2, Transport::WsSm2] {
-        let (_p, mut ev) = Publisher::start(pub_cfg(&base, t, "x", "red", 440)).await.unwrap();
+        let (_p, mut ev) = Publisher::start(pub_cfg(&base, t, "x", "red", 440))
+            .await
+            .unwrap();
         let err = failure(&mut ev, |e| match e {
             PublisherEvent::Failed(e) => Some(e.clone()),
             _ => None,
         })
         .await;
         let text = err.to_string();
-        assert!(text.contains("could not connect") || text.contains("refused"), "{t:?}: {text}");
+        assert!(
+            text.contains("could not connect") || text.contains("refused"),
+            "{t:?}: {text}"
+        );
     }
 
     // 401 from a server with round-trip auth, without and with wrong credentials.
@@ -259,13 +374,25 @@ async fn bad_inputs_give_clear_errors() {
             admin_user: "admin".into(),
             admin_password: "pw".into(),
             sm1_access_token: "tok".into(),
-            round_trip: Some(RoundTripAuth { username: "u".into(), password: "p".into(), token: "t".into() }),
+            round_trip: Some(RoundTripAuth {
+                username: "u".into(),
+                password: "p".into(),
+                token: "t".into(),
+            }),
         }),
         ..Default::default()
     })
     .await
     .unwrap();
-    let (_p, mut ev) = Publisher::start(pub_cfg(&s.base_url(), Transport::WhipSm2, "locked", "red", 440)).await.unwrap();
+    let (_p, mut ev) = Publisher::start(pub_cfg(
+        &s.base_url(),
+        Transport::WhipSm2,
+        "locked",
+        "red",
+        440,
+    ))
+    .await
+    .unwrap();
     let err = failure(&mut ev, |e| match e {
         PublisherEvent::Failed(e) => Some(e.clone()),
         _ => None,
@@ -274,7 +401,11 @@ async fn bad_inputs_give_clear_errors() {
     assert!(err.is_unauthorized(), "{err}");
     // With the right credentials it publishes.
     let mut ok = pub_cfg(&s.base_url(), Transport::WhipSm2, "locked", "red", 440);
-    ok.endpoint = ok.endpoint.with_auth(red5_session::Auth { username: "u".into(), password: "p".into(), token: "t".into() });
+    ok.endpoint = ok.endpoint.with_auth(red5_session::Auth {
+        username: "u".into(),
+        password: "p".into(),
+        token: "t".into(),
+    });
     let (p, _ev) = start_publisher(ok).await;
     p.stop().await;
     s.shutdown().await;
@@ -282,7 +413,9 @@ async fn bad_inputs_give_clear_errors() {
     // Unknown stream for a subscriber (WHEP and WS).
     let s = server().await;
     for t in [Transport::WhipSm2, Transport::WsSm2] {
-        let (_sub, mut ev) = Subscriber::start(sub_cfg(&s.base_url(), t, "nobody-here")).await.unwrap();
+        let (_sub, mut ev) = Subscriber::start(sub_cfg(&s.base_url(), t, "nobody-here"))
+            .await
+            .unwrap();
         let err = failure(&mut ev, |e| match e {
             SubscriberEvent::Failed(e) => Some(e.clone()),
             _ => None,
@@ -291,9 +424,81 @@ async fn bad_inputs_give_clear_errors() {
         assert!(err.is_invalid_name(), "{t:?}: {err}");
     }
     // Settings that cannot work are refused up front.
-    let e = Publisher::start(pub_cfg("localhost:1", Transport::WhipSm2, "x", "red", 440)).await.unwrap_err();
+    let e = Publisher::start(pub_cfg("localhost:1", Transport::WhipSm2, "x", "red", 440))
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("not a server address"));
-    let e = Publisher::start(pub_cfg(&s.base_url(), Transport::WhipSm2, "x", "purple", 440)).await.unwrap_err();
+    let e = Publisher::start(pub_cfg(
+        &s.base_url(),
+        Transport::WhipSm2,
+        "x",
+        "purple",
+        440,
+    ))
+    .await
+    .unwrap_err();
     assert!(e.to_string().contains("purple"), "{e}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mute_audio_and_video_then_unmute() {
+    let s = server().await;
+    let base = s.base_url();
+    let (publisher, mut pev) =
+        start_publisher(pub_cfg(&base, Transport::WhipSm2, "mute", "yellow", 880)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "mute"))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
+    let mut frames = sub.take_video_frames().unwrap();
+    let mut audio = sub.take_audio_frames().unwrap();
+    let before = check_frames(&mut frames, 3, PatternColor::Yellow).await;
+
+    // Mic mute: the far end hears silence (packets keep flowing).
+    publisher.mute_audio(true).unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        let mut quiet = 0;
+        while quiet < 10 {
+            let f = audio.recv().await.unwrap();
+            let rms = red5_media::analysis::Level::measure(&f.samples).rms;
+            quiet = if rms < 1e-3 { quiet + 1 } else { 0 };
+        }
+    })
+    .await
+    .expect("silence after mute");
+    publisher.mute_audio(false).unwrap();
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            let f = audio.recv().await.unwrap();
+            if red5_media::analysis::Level::measure(&f.samples).rms > 0.05 {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("sound after unmute");
+
+    // Camera mute: no video goes out; unmute resumes with later frames.
+    publisher.mute_video(true).unwrap();
+    until(
+        &mut pev,
+        "publisher stats showing no video",
+        |e| matches!(e, PublisherEvent::Stats(s) if s.fps == 0.0),
+    )
+    .await;
+    publisher.mute_video(false).unwrap();
+    while frames.try_recv().is_ok() {}
+    let after = check_frames(&mut frames, 3, PatternColor::Yellow).await;
+    assert!(
+        after > before + 15,
+        "frames resumed later in the capture ({before} -> {after})"
+    );
+    assert_eq!(publisher.state(), SessionState::Live);
+    sub.stop().await;
+    publisher.stop().await;
     s.shutdown().await;
 }
