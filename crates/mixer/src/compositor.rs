@@ -300,25 +300,36 @@ impl Compositor {
             }
             match input {
                 Some(i) => {
-                    let rect = t.tile.rect.fit(i.frame.width, i.frame.height);
-                    if t.content != Some(rect) && !self.overlapping {
-                        fill_rect(&mut self.canvas, t.tile.rect, self.background);
+                    let full = Rect::new(0, 0, i.frame.width, i.frame.height);
+                    // Crops are even-aligned so chroma stays aligned; an empty or outside crop
+                    // shows the whole picture.
+                    let src = t
+                        .tile
+                        .crop
+                        .map(|c| c.even().clip(i.frame.width, i.frame.height))
+                        .filter(|c| c.width >= 2 && c.height >= 2)
+                        .unwrap_or(full);
+                    let rect = t.tile.rect.fit(src.width, src.height);
+                    if t.content != Some(rect) {
+                        if !self.overlapping {
+                            fill_rect(&mut self.canvas, t.tile.rect, self.background);
+                        }
                         t.content = Some(rect);
                     }
                     if !rect.is_empty() {
                         let fits = t.scaler.as_ref().is_some_and(|s| {
-                            s.fits(i.frame.width, i.frame.height, rect.width, rect.height)
+                            s.fits(src.width, src.height, rect.width, rect.height)
                         });
                         if !fits {
                             t.scaler = Some(FrameScaler::new(
-                                i.frame.width,
-                                i.frame.height,
+                                src.width,
+                                src.height,
                                 rect.width,
                                 rect.height,
                             ));
                         }
                         if let Some(s) = &mut t.scaler {
-                            s.scale_into(&i.frame, &mut self.canvas, rect);
+                            s.scale_into(&i.frame, src, &mut self.canvas, rect);
                         }
                     }
                     if self.show_names {
@@ -498,10 +509,12 @@ mod tests {
                 Region {
                     id: "big".into(),
                     rect: Rect::new(0, 0, 320, 180),
+                    crop: None,
                 },
                 Region {
                     id: "pip".into(),
                     rect: Rect::new(200, 100, 96, 54),
+                    crop: None,
                 },
             ],
         };
@@ -592,5 +605,39 @@ mod tests {
         c.set_show_names(false);
         c.compose(t0);
         assert_eq!(text(&c), 0);
+    }
+
+    #[test]
+    fn custom_region_crop_shows_only_that_part() {
+        use crate::layout::Region;
+        let t0 = Instant::now();
+        let mut f = VideoFrame::new(320, 180);
+        fill_rect(&mut f, Rect::new(0, 0, 160, 180), PatternColor::Red.yuv());
+        fill_rect(
+            &mut f,
+            Rect::new(160, 0, 160, 180),
+            PatternColor::Green.yuv(),
+        );
+        let kind = LayoutKind::Custom {
+            regions: vec![Region {
+                id: "a".into(),
+                rect: Rect::new(0, 0, 320, 180),
+                // The right half (green), a 160x180 picture: pillarboxed in the 16:9 tile.
+                crop: Some(Rect::new(160, 0, 160, 180)),
+            }],
+        };
+        let mut c = Compositor::new(320, 180, kind, Duration::from_secs(1));
+        c.set_show_names(false);
+        c.set_participants(&ids(&["a"]));
+        c.push("a", f, t0);
+        c.compose(t0);
+        let content = Rect::new(0, 0, 320, 180).fit(160, 180);
+        assert_eq!(content, Rect::new(80, 0, 160, 180));
+        assert!(close(
+            c.canvas().mean_yuv(82, 2, 156, 176),
+            PatternColor::Green.yuv(),
+            0.5
+        ));
+        assert!(close(c.canvas().mean_yuv(0, 0, 78, 180), BACKGROUND, 0.5));
     }
 }

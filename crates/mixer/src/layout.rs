@@ -93,6 +93,10 @@ impl Rect {
 pub struct Region {
     pub id: String,
     pub rect: Rect,
+    /// Part of the participant's picture to show (Brew `VideoSourceNode` source rectangle);
+    /// `None` = the whole picture.
+    #[serde(default)]
+    pub crop: Option<Rect>,
 }
 
 /// How the composite is arranged.
@@ -126,6 +130,8 @@ pub struct Tile {
     pub id: String,
     pub rect: Rect,
     pub role: TileRole,
+    /// Source crop (custom layouts only).
+    pub crop: Option<Rect>,
 }
 
 /// The presenter actually used: the requested one if it takes part, else the first participant
@@ -165,11 +171,13 @@ pub fn compute_layout(
             id: main_id,
             rect: canvas,
             role: TileRole::Main,
+            crop: None,
         }],
         LayoutKind::Presenter if others.is_empty() => vec![Tile {
             id: main_id,
             rect: canvas,
             role: TileRole::Main,
+            crop: None,
         }],
         LayoutKind::Presenter => {
             let landscape = canvas.width >= canvas.height;
@@ -200,12 +208,14 @@ pub fn compute_layout(
                 id: main_id,
                 rect: main,
                 role: TileRole::Main,
+                crop: None,
             }];
             let cells = grid_cells(strip, others.len(), canvas.width, canvas.height);
             t.extend(others.into_iter().zip(cells).map(|(id, rect)| Tile {
                 id,
                 rect,
                 role: TileRole::Tile,
+                crop: None,
             }));
             t
         }
@@ -223,6 +233,7 @@ pub fn compute_layout(
                     },
                     id,
                     rect,
+                    crop: None,
                 })
                 .collect()
         }
@@ -232,6 +243,7 @@ pub fn compute_layout(
             .map(|r| Tile {
                 id: r.id.clone(),
                 rect: r.rect.even().clip(canvas.width, canvas.height),
+                crop: r.crop,
                 role: if r.id == main_id {
                     TileRole::Main
                 } else {
@@ -466,14 +478,17 @@ mod tests {
                 Region {
                     id: "b".into(),
                     rect: Rect::new(11, 11, 101, 101),
+                    crop: None,
                 },
                 Region {
                     id: "zz".into(),
                     rect: Rect::new(0, 0, 100, 100),
+                    crop: None,
                 },
                 Region {
                     id: "a".into(),
                     rect: Rect::new(1200, 700, 500, 500),
+                    crop: None,
                 },
             ],
         };

@@ -178,19 +178,29 @@ impl FrameScaler {
         (self.src_w, self.src_h, self.dst_w, self.dst_h) == (src_w, src_h, dst_w, dst_h)
     }
 
-    /// Scale `src` into `rect` of `canvas` (even-aligned, inside the canvas).
-    pub fn scale_into(&mut self, src: &VideoFrame, canvas: &mut VideoFrame, rect: Rect) {
+    /// Scale the part `crop` of `src` (even-aligned, inside the frame, the size this scaler
+    /// was built for) into `rect` of `canvas` (even-aligned, inside the canvas).
+    pub fn scale_into(
+        &mut self,
+        src: &VideoFrame,
+        crop: Rect,
+        canvas: &mut VideoFrame,
+        rect: Rect,
+    ) {
         let (x, y) = (rect.x as usize, rect.y as usize);
-        let (cw, ch) = src.chroma_size();
+        let (cw, ch) = chroma_size(crop.width, crop.height);
+        let (sx, sy) = (crop.x as usize, crop.y as usize);
+        let luma_at = sy * src.stride_y + sx;
+        let chroma_at = (sy / 2) * src.stride_uv + sx / 2;
         let planes = [
             (
-                &src.y,
+                &src.y[luma_at..],
                 src.stride_y,
-                src.width as usize,
-                src.height as usize,
+                crop.width as usize,
+                crop.height as usize,
             ),
-            (&src.u, src.stride_uv, cw, ch),
-            (&src.v, src.stride_uv, cw, ch),
+            (&src.u[chroma_at..], src.stride_uv, cw, ch),
+            (&src.v[chroma_at..], src.stride_uv, cw, ch),
         ];
         for (i, (plane, stride, w, h)) in planes.into_iter().enumerate() {
             let (dst, dst_stride, dx, dy, scaler) = match i {
@@ -294,7 +304,7 @@ mod tests {
         let rect = Rect::new(10, 20, 32, 24);
         let mut sc = FrameScaler::new(64, 48, 32, 24);
         assert!(sc.fits(64, 48, 32, 24) && !sc.fits(64, 48, 32, 26));
-        sc.scale_into(&src, &mut canvas, rect);
+        sc.scale_into(&src, Rect::new(0, 0, 64, 48), &mut canvas, rect);
         assert_eq!(canvas.mean_yuv(10, 20, 32, 24), (200.0, 50.0, 60.0));
         assert_eq!(canvas.y_at(9, 20), 16);
         assert_eq!(canvas.y_at(42, 20), 16);
@@ -318,7 +328,12 @@ mod tests {
         let mut canvas = VideoFrame::new(80, 60);
         let mut sc = FrameScaler::new(w, h, 80, 60);
         assert_eq!(sc.halvings, 1);
-        sc.scale_into(&src, &mut canvas, Rect::new(0, 0, 80, 60));
+        sc.scale_into(
+            &src,
+            Rect::new(0, 0, w, h),
+            &mut canvas,
+            Rect::new(0, 0, 80, 60),
+        );
         assert!(
             canvas.y.iter().all(|&p| (126..=130).contains(&p)),
             "{:?}",
