@@ -145,7 +145,7 @@ impl NetworkFigures {
             let r = &s.received_rtp_stream_stats;
             f.packets_received += r.packets_received;
             f.packets_lost += r.packets_lost;
-            let j = r.jitter * 1000.0;
+            let j = jitter_ms(r.jitter, r.rtp_stream_stats.kind);
             match r.rtp_stream_stats.kind {
                 RtpCodecKind::Video => video_jitter = Some(j),
                 _ => audio_jitter = Some(j),
@@ -161,12 +161,24 @@ impl NetworkFigures {
                 f.remote_fraction_lost =
                     Some(f.remote_fraction_lost.map_or(lost, |x: f64| x.max(lost)));
                 if f.jitter_ms.is_none() {
-                    f.jitter_ms = Some(r.received_rtp_stream_stats.jitter * 1000.0);
+                    let rs = &r.received_rtp_stream_stats;
+                    f.jitter_ms = Some(jitter_ms(rs.jitter, rs.rtp_stream_stats.kind));
                 }
             }
         }
         f
     }
+}
+
+/// webrtc-rs 0.21 fills `jitter` with the RTCP report's raw value, in RTP timestamp units
+/// (its docs say seconds): convert with the media clock.
+fn jitter_ms(raw: f64, kind: RtpCodecKind) -> f64 {
+    let clock = if kind == RtpCodecKind::Video {
+        90_000.0
+    } else {
+        48_000.0
+    };
+    raw / clock * 1000.0
 }
 
 /// Turns counter samples taken about once a second into rates.
@@ -241,6 +253,12 @@ impl StatsMeter {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn jitter_converts_rtp_units_with_the_media_clock() {
+        assert!((jitter_ms(900.0, RtpCodecKind::Video) - 10.0).abs() < 1e-9);
+        assert!((jitter_ms(480.0, RtpCodecKind::Audio) - 10.0).abs() < 1e-9);
+    }
 
     #[test]
     fn rates_come_from_counter_deltas() {
