@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use red5_localsm::{AuthConfig, LocalServer, RoundTripAuth, ServerConfig, ServerHandle};
 use red5_media::analysis::{channel, dominant_frequency};
+use red5_media::codec::VideoCodec;
 use red5_media::synthetic::{detect_color, read_stamp, PatternColor};
 use red5_session::publisher::{PublishVideo, SessionState};
 use red5_session::subscriber::{AudioOutput, DecodedVideo};
@@ -153,9 +154,17 @@ async fn check_tone(sub: &Subscriber, hz: f32) {
 }
 
 async fn media_round_trip(pub_t: Transport, sub_t: Transport, stream: &str) {
+    media_round_trip_codec(pub_t, sub_t, stream, VideoCodec::H264).await
+}
+
+async fn media_round_trip_codec(pub_t: Transport, sub_t: Transport, stream: &str, codec: VideoCodec) {
     let s = server().await;
     let base = s.base_url();
-    let (publisher, mut pev) = start_publisher(pub_cfg(&base, pub_t, stream, "red", 440)).await;
+    let mut cfg = pub_cfg(&base, pub_t, stream, "red", 440);
+    if let Some(v) = cfg.video.as_mut() {
+        v.codec = codec;
+    }
+    let (publisher, mut pev) = start_publisher(cfg).await;
     let (sub, mut sev) = Subscriber::start(sub_cfg(&base, sub_t, stream))
         .await
         .unwrap();
@@ -212,6 +221,16 @@ async fn ws_sm2_proxy_pattern_and_tone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ws_sm1_proxy_pattern_and_tone() {
     media_round_trip(Transport::WsSm1, Transport::WsSm1, "ws1").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn vp8_straight_to_a_node_over_whip_and_whep() {
+    media_round_trip_codec(Transport::WhipNode, Transport::WhipNode, "vp8", VideoCodec::Vp8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ws_standalone_publish_whep_subscribe() {
+    media_round_trip(Transport::WsStandalone, Transport::WhipSm2, "mixed").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
