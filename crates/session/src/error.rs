@@ -17,6 +17,9 @@ pub enum Error {
     /// The media connection to the server dropped while live.
     #[error("the connection to the server was lost ({0})")]
     ConnectionLost(String),
+    /// The publisher stopped; a viewer waits for the stream to come back.
+    #[error("the broadcaster stopped publishing")]
+    StreamEnded,
     /// ICE/DTLS or the server's start confirmation did not come in time.
     #[error("the server did not confirm the {what} within {} s", .after.as_secs())]
     StartTimeout { what: &'static str, after: Duration },
@@ -37,7 +40,10 @@ impl Error {
     pub fn is_retryable(&self, was_live: bool) -> bool {
         match self {
             Error::Signal(e) => e.is_retryable() || (was_live && e.is_invalid_name()),
-            Error::ConnectionLost(_) | Error::StartTimeout { .. } | Error::WebRtc(_) => true,
+            Error::ConnectionLost(_)
+            | Error::StartTimeout { .. }
+            | Error::WebRtc(_)
+            | Error::StreamEnded => true,
             Error::Media(_) | Error::ReconnectFailed { .. } | Error::Config(_) | Error::Closed => {
                 false
             }

@@ -56,6 +56,9 @@ pub struct SubscriberConfig {
     pub start_timeout: Duration,
     /// Decoded frames kept for a slow consumer before the oldest are skipped.
     pub frame_queue: usize,
+    /// After `UnpublishNotify`, keep resubscribing (with the reconnect policy) so the stream
+    /// shows again when the broadcaster comes back.
+    pub resubscribe_after_unpublish: bool,
 }
 
 impl SubscriberConfig {
@@ -70,6 +73,7 @@ impl SubscriberConfig {
             reconnect: ReconnectPolicy::default(),
             start_timeout: Duration::from_secs(20),
             frame_queue: 8,
+            resubscribe_after_unpublish: true,
         }
     }
 }
@@ -542,7 +546,18 @@ impl Engine {
                     }
                     Some(LinkEvent::Ice(s)) => drop(self.ev.send(SubscriberEvent::IceState(s))),
                     Some(LinkEvent::Track(t)) => self.on_track(t, first_frame.clone()).await,
-                    Some(LinkEvent::Signal(s)) => self.on_signal(s),
+                    Some(LinkEvent::Signal(s)) => {
+                        let gone = matches!(
+                            s,
+                            SignalEvent::PublisherUnpublished
+                                | SignalEvent::Status(StatusEvent::UnpublishNotify)
+                        );
+                        self.on_signal(s);
+                        if gone && self.cfg.resubscribe_after_unpublish {
+                            link.close(true).await;
+                            return Outcome::Dropped(Error::StreamEnded);
+                        }
+                    }
                 },
             }
         }

@@ -157,7 +157,12 @@ async fn media_round_trip(pub_t: Transport, sub_t: Transport, stream: &str) {
     media_round_trip_codec(pub_t, sub_t, stream, VideoCodec::H264).await
 }
 
-async fn media_round_trip_codec(pub_t: Transport, sub_t: Transport, stream: &str, codec: VideoCodec) {
+async fn media_round_trip_codec(
+    pub_t: Transport,
+    sub_t: Transport,
+    stream: &str,
+    codec: VideoCodec,
+) {
     let s = server().await;
     let base = s.base_url();
     let mut cfg = pub_cfg(&base, pub_t, stream, "red", 440);
@@ -225,7 +230,13 @@ async fn ws_sm1_proxy_pattern_and_tone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn vp8_straight_to_a_node_over_whip_and_whep() {
-    media_round_trip_codec(Transport::WhipNode, Transport::WhipNode, "vp8", VideoCodec::Vp8).await;
+    media_round_trip_codec(
+        Transport::WhipNode,
+        Transport::WhipNode,
+        "vp8",
+        VideoCodec::Vp8,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -517,6 +528,35 @@ async fn mute_audio_and_video_then_unmute() {
         "frames resumed later in the capture ({before} -> {after})"
     );
     assert_eq!(publisher.state(), SessionState::Live);
+    sub.stop().await;
+    publisher.stop().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn viewer_picks_the_stream_up_again_when_the_publisher_returns() {
+    let s = server().await;
+    let base = s.base_url();
+    let (publisher, _pev) =
+        start_publisher(pub_cfg(&base, Transport::WhipSm2, "again", "cyan", 440)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "again"))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
+    let mut frames = sub.take_video_frames().unwrap();
+    check_frames(&mut frames, 3, PatternColor::Cyan).await;
+    publisher.stop().await;
+    until(&mut sev, "UnpublishNotify", |e| {
+        matches!(e, SubscriberEvent::Unpublished)
+    })
+    .await;
+    // The broadcaster comes back with another colour: the viewer shows it without any action.
+    let (publisher, _pev) =
+        start_publisher(pub_cfg(&base, Transport::WhipSm2, "again", "orange", 440)).await;
+    check_frames(&mut frames, 5, PatternColor::Orange).await;
     sub.stop().await;
     publisher.stop().await;
     s.shutdown().await;
