@@ -348,19 +348,24 @@ fn frame(i: u64) -> bytes::Bytes {
     bytes::Bytes::from(v)
 }
 
-async fn pump(p: &Publisher, secs: u64) -> u64 {
-    let mut tick = tokio::time::interval(Duration::from_micros(33_333));
-    let n = secs * 30;
-    for i in 0..n {
-        tick.tick().await;
-        let s = Sample {
-            data: frame(i),
-            duration: Duration::from_micros(33_333),
-            ..Sample::new(Instant::now())
-        };
-        let _ = p.track.sample_writer(0x5eed, p.pt).write_sample(&s).await;
-    }
-    n
+/// Streams frames at 30 fps until aborted; counts the frames written.
+fn spawn_pump(p: &Publisher) -> (Arc<AtomicU64>, tokio::task::JoinHandle<()>) {
+    let sent = Arc::new(AtomicU64::new(0));
+    let (track, pt, counter) = (p.track.clone(), p.pt, sent.clone());
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_micros(33_333));
+        for i in 0.. {
+            tick.tick().await;
+            let s = Sample {
+                data: frame(i),
+                duration: Duration::from_micros(33_333),
+                ..Sample::new(Instant::now())
+            };
+            let _ = track.sample_writer(0x5eed, pt).write_sample(&s).await;
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    (sent, task)
 }
 
 async fn bench() -> Result<(), BoxErr> {
@@ -374,12 +379,7 @@ async fn bench() -> Result<(), BoxErr> {
         let p = publish(&srv.base, &stream).await?;
         let sub = subscribe(&srv.base, &stream, run).await?;
         let first = sub.first.clone();
-        let pump_p = Publisher {
-            pc: p.pc.clone(),
-            track: p.track.clone(),
-            pt: p.pt,
-        };
-        let pumping = tokio::spawn(async move { pump(&pump_p, 5).await });
+        let (_, pumping) = spawn_pump(&p);
         tokio::time::timeout(Duration::from_secs(10), first.notified()).await?;
         firsts.push(t0.elapsed().as_secs_f64() * 1e3);
         pumping.abort();
@@ -387,12 +387,16 @@ async fn bench() -> Result<(), BoxErr> {
         let _ = p.pc.close().await;
     }
     firsts.sort_by(|a, b| a.total_cmp(b));
-    println!("| publish (WHIP POST) → first RTP at a WHEP subscriber, median of 5 | {:.0} ms (min {:.0}, max {:.0}) |", firsts[2], firsts[0], firsts[4]);
+    println!(
+        "| publish (WHIP POST) → first RTP at a WHEP subscriber, median of 5 | {:.0} ms (min {:.0}, max {:.0}) |",
+        firsts[2], firsts[0], firsts[4]
+    );
 
-    // 2. fan-out: one 720p30 2.5 Mbit/s publisher to N subscribers, 10 s each.
+    // 2. fan-out: one 720p30 2.5 Mbit/s publisher to N subscribers, measured over 10 s.
     for (k, n) in [1usize, 10, 50].into_iter().enumerate() {
         let stream = format!("fan{n}");
         let p = publish(&srv.base, &stream).await?;
+        let (sent_frames, pumping) = spawn_pump(&p);
         let mut subs = Vec::new();
         for i in 0..n {
             subs.push(subscribe(&srv.base, &stream, 1000 * (k + 1) + i).await?);
@@ -402,16 +406,17 @@ async fn bench() -> Result<(), BoxErr> {
                 .await
                 .ok();
         }
-        // Warm-up second, then measure.
-        pump(&p, 1).await;
+        // Every subscriber has started at a key frame (≤ 2 s GOP); then measure.
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let base_frames: Vec<u64> = subs
             .iter()
             .map(|s| s.frames.load(Ordering::Relaxed))
             .collect();
+        let sent0 = sent_frames.load(Ordering::Relaxed);
         let cpu0 = cpu_seconds(srv.pid);
         let t0 = Instant::now();
-        let sent = pump(&p, 10).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let sent = sent_frames.load(Ordering::Relaxed) - sent0;
         let wall = t0.elapsed().as_secs_f64();
         let cpu = cpu_seconds(srv.pid) - cpu0;
         let delivered: Vec<f64> = subs
@@ -428,6 +433,7 @@ async fn bench() -> Result<(), BoxErr> {
             100.0 * avg.min(1.0),
             100.0 * min.min(1.0)
         );
+        pumping.abort();
         for s in subs {
             let _ = http(&srv.base, "DELETE", &s.resource, "text/plain", "").await;
             let _ = s.pc.close().await;
@@ -437,16 +443,11 @@ async fn bench() -> Result<(), BoxErr> {
 
     // 3. memory across 100 connect/disconnect cycles of a subscriber.
     let p = publish(&srv.base, "mem").await?;
-    let pump_p = Publisher {
-        pc: p.pc.clone(),
-        track: p.track.clone(),
-        pt: p.pt,
-    };
-    let pumping = tokio::spawn(async move { pump(&pump_p, 600).await });
-    let mut marks = Vec::new();
+    let (_, pumping) = spawn_pump(&p);
+    let mut marks = vec![(0, rss_kib(srv.pid))];
     for i in 0..100 {
         let s = subscribe(&srv.base, "mem", 90_000 + i).await?;
-        tokio::time::timeout(Duration::from_secs(10), s.first.notified())
+        tokio::time::timeout(Duration::from_secs(3), s.first.notified())
             .await
             .ok();
         let _ = http(&srv.base, "DELETE", &s.resource, "text/plain", "").await;
