@@ -56,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = loop {
         match tokio::time::timeout(Duration::from_secs(30), pev.recv()).await? {
             Some(PublisherEvent::Started) => break t0.elapsed(),
-            Some(PublisherEvent::Failed(e)) => return Err(e.into()),
+            Some(PublisherEvent::Failed { error: e }) => return Err(e.into()),
             Some(_) => {}
             None => return Err("publisher ended".into()),
         }
@@ -68,14 +68,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut video = sub.take_video_frames().ok_or("no frames")?;
     tokio::spawn(async move {
         while let Some(e) = sev.recv().await {
-            if let SubscriberEvent::Failed(e) = e {
+            if let SubscriberEvent::Failed { error: e } = e {
                 eprintln!("subscriber failed: {e}");
             }
         }
     });
     tokio::spawn(async move {
         while let Some(e) = pev.recv().await {
-            if let PublisherEvent::Failed(e) = e {
+            if let PublisherEvent::Failed { error: e } = e {
                 eprintln!("publisher failed: {e}");
             }
         }

@@ -61,6 +61,13 @@ impl Error {
     }
 }
 
+/// Errors reach the UI as the sentence they say.
+impl serde::Serialize for Error {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
 /// Errors compare by what they say (events are compared in tests and UIs).
 impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {

@@ -116,23 +116,36 @@ pub enum SessionState {
 
 /// Bandwidth notices from the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Bandwidth {
     Insufficient,
     Sufficient,
     Recovering,
 }
 
-/// Everything a publisher reports.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything a publisher reports. Serialises as `{"type": "...", ...}` (camelCase) for the
+/// UI's event stream; errors become their sentence, delays milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum PublisherEvent {
-    State(SessionState),
+    State {
+        state: SessionState,
+    },
     /// `Publish.Start`: the server accepted the stream (also after each reconnect).
     Started,
     /// Messages now travel on the data channel (`MessageTransport.Change`).
     TransportSwitched,
-    Bandwidth(Bandwidth),
+    Bandwidth {
+        bandwidth: Bandwidth,
+    },
     /// Any other status from the server, in words.
-    ServerStatus(String),
+    ServerStatus {
+        status: String,
+    },
     /// A `send()` relayed to us, or an RPC answer.
     Message {
         method: String,
@@ -140,7 +153,9 @@ pub enum PublisherEvent {
     },
     /// The server (a subscriber) asked for a key frame.
     KeyframeRequested,
-    IceState(String),
+    IceState {
+        state: String,
+    },
     /// The connection dropped; trying again after `delay`.
     Reconnecting {
         attempt: u32,
@@ -151,13 +166,21 @@ pub enum PublisherEvent {
     /// Live again after a drop.
     Reconnected,
     /// A camera or microphone went away (its stream stops; the session stays).
-    DeviceLost(String),
-    Warning(String),
-    Stats(StatsSnapshot),
+    DeviceLost {
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
+    Stats {
+        stats: StatsSnapshot,
+    },
     /// Clean stop finished (unpublished).
     Unpublished,
     /// The session ended with this error.
-    Failed(Error),
+    Failed {
+        error: Error,
+    },
 }
 
 enum Cmd {
@@ -390,7 +413,9 @@ fn spawn_video_pump(
                     SendOutput::Frame(e) => e,
                     SendOutput::Stopped(why) => {
                         if let Some(w) = why {
-                            let _ = ev.send(PublisherEvent::DeviceLost(w.to_string()));
+                            let _ = ev.send(PublisherEvent::DeviceLost {
+                                message: w.to_string(),
+                            });
                         }
                         break;
                     }
@@ -443,7 +468,9 @@ fn spawn_audio_pump(
                     SendOutput::Frame(a) => a,
                     SendOutput::Stopped(why) => {
                         if let Some(w) = why {
-                            let _ = ev.send(PublisherEvent::DeviceLost(w.to_string()));
+                            let _ = ev.send(PublisherEvent::DeviceLost {
+                                message: w.to_string(),
+                            });
                         }
                         break;
                     }
@@ -481,7 +508,7 @@ fn set_state(shared: &Shared, ev: &mpsc::UnboundedSender<PublisherEvent>, s: Ses
         }
         *g = s;
     }
-    let _ = ev.send(PublisherEvent::State(s));
+    let _ = ev.send(PublisherEvent::State { state: s });
 }
 
 enum Outcome {
@@ -536,7 +563,7 @@ async fn run(
                 tracing::info!("publish attempt ended: {err}");
                 if !e.was_live || !err.is_retryable(e.was_live) {
                     set_state(&e.shared, &e.ev, SessionState::Failed);
-                    let _ = e.ev.send(PublisherEvent::Failed(err));
+                    let _ = e.ev.send(PublisherEvent::Failed { error: err });
                     break;
                 }
                 match e.rec.on_drop() {
@@ -557,10 +584,12 @@ async fn run(
                     }
                     Next::GiveUp { attempts } => {
                         set_state(&e.shared, &e.ev, SessionState::Failed);
-                        let _ = e.ev.send(PublisherEvent::Failed(Error::ReconnectFailed {
-                            attempts,
-                            last: err.to_string(),
-                        }));
+                        let _ = e.ev.send(PublisherEvent::Failed {
+                            error: Error::ReconnectFailed {
+                                attempts,
+                                last: err.to_string(),
+                            },
+                        });
                         break;
                     }
                 }
@@ -759,7 +788,7 @@ impl Engine {
                         *s = snap.clone();
                     }
                     if link.started {
-                        let _ = self.ev.send(PublisherEvent::Stats(snap));
+                        let _ = self.ev.send(PublisherEvent::Stats { stats: snap });
                     }
                 }
                 Got::Link(raw) => match link.handle(raw).await {
@@ -769,7 +798,9 @@ impl Engine {
                         return Outcome::Dropped(e);
                     }
                     Some(LinkEvent::Started) => self.on_started(&link).await,
-                    Some(LinkEvent::Ice(s)) => drop(self.ev.send(PublisherEvent::IceState(s))),
+                    Some(LinkEvent::Ice(s)) => {
+                        drop(self.ev.send(PublisherEvent::IceState { state: s }))
+                    }
                     Some(LinkEvent::Track(_)) => {}
                     Some(LinkEvent::Signal(s)) => self.on_signal(s),
                 },
@@ -910,9 +941,9 @@ impl Engine {
         }
         for m in std::mem::take(&mut self.pending) {
             if let Err(e) = link.sig.send_message(m).await {
-                let _ = self.ev.send(PublisherEvent::Warning(format!(
-                    "a queued message was not sent: {e}"
-                )));
+                let _ = self.ev.send(PublisherEvent::Warning {
+                    message: format!("a queued message was not sent: {e}"),
+                });
             }
         }
     }
@@ -921,22 +952,24 @@ impl Engine {
         let e = match s {
             SignalEvent::TransportSwitched => PublisherEvent::TransportSwitched,
             SignalEvent::Status(st) => match st {
-                StatusEvent::InsufficientBandwidth => {
-                    PublisherEvent::Bandwidth(Bandwidth::Insufficient)
-                }
-                StatusEvent::SufficientBandwidth => {
-                    PublisherEvent::Bandwidth(Bandwidth::Sufficient)
-                }
-                StatusEvent::RecoveringBandwidth => {
-                    PublisherEvent::Bandwidth(Bandwidth::Recovering)
-                }
-                StatusEvent::Error { message, .. } => {
-                    PublisherEvent::Warning(format!("the server reported: {message}"))
-                }
+                StatusEvent::InsufficientBandwidth => PublisherEvent::Bandwidth {
+                    bandwidth: Bandwidth::Insufficient,
+                },
+                StatusEvent::SufficientBandwidth => PublisherEvent::Bandwidth {
+                    bandwidth: Bandwidth::Sufficient,
+                },
+                StatusEvent::RecoveringBandwidth => PublisherEvent::Bandwidth {
+                    bandwidth: Bandwidth::Recovering,
+                },
+                StatusEvent::Error { message, .. } => PublisherEvent::Warning {
+                    message: format!("the server reported: {message}"),
+                },
                 StatusEvent::Other
                 | StatusEvent::DataChannelAvailable { .. }
                 | StatusEvent::StatisticsEndpoint { .. } => return,
-                other => PublisherEvent::ServerStatus(format!("{other:?}")),
+                other => PublisherEvent::ServerStatus {
+                    status: format!("{other:?}"),
+                },
             },
             SignalEvent::Invoke(i) => PublisherEvent::Message {
                 method: i.method,
@@ -950,7 +983,7 @@ impl Engine {
                 method: String::new(),
                 data: Value::Object(m),
             },
-            SignalEvent::Warning(w) => PublisherEvent::Warning(w),
+            SignalEvent::Warning(w) => PublisherEvent::Warning { message: w },
             _ => return,
         };
         let _ = self.ev.send(e);

@@ -12,6 +12,14 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::statistics::report::RTCStatsReport;
 use serde::Serialize;
 
+/// Serialises a duration as whole milliseconds (event payloads for the UI).
+pub(crate) fn duration_ms<S: serde::Serializer>(
+    d: &std::time::Duration,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
 /// One second of statistics, as shown in the UI and exported as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

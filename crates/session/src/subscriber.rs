@@ -86,10 +86,17 @@ pub struct DecodedVideo {
     pub received_at: Instant,
 }
 
-/// Everything a subscriber reports.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything a subscriber reports. Serialises as `{"type": "...", ...}` (camelCase).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum SubscriberEvent {
-    State(SessionState),
+    State {
+        state: SessionState,
+    },
     /// `Subscribe.Start` (also after each resubscribe).
     Started,
     /// An `onMetaData` from the publisher, including the latest one replayed at join.
@@ -110,22 +117,35 @@ pub enum SubscriberEvent {
         height: u32,
     },
     TransportSwitched,
-    ServerStatus(String),
-    IceState(String),
+    ServerStatus {
+        status: String,
+    },
+    IceState {
+        state: String,
+    },
     Reconnecting {
         attempt: u32,
         of: u32,
+        #[serde(rename = "delayMs", serialize_with = "crate::stats::duration_ms")]
         delay: Duration,
         reason: String,
     },
     Reconnected,
     /// The speaker went away / none exists: audio continues silently.
-    AudioOutput(String),
-    Warning(String),
-    Stats(StatsSnapshot),
+    AudioOutput {
+        message: String,
+    },
+    Warning {
+        message: String,
+    },
+    Stats {
+        stats: StatsSnapshot,
+    },
     /// Clean stop finished.
     Stopped,
-    Failed(Error),
+    Failed {
+        error: Error,
+    },
 }
 
 enum Cmd {
@@ -269,9 +289,9 @@ fn spawn_playout(
                 AudioOutput::Silent => AudioPlayer::null(2, DEFAULT_TARGET_DELAY),
             };
             if player.is_null() && out != AudioOutput::Silent {
-                let _ = ev.send(SubscriberEvent::AudioOutput(
-                    "no speaker could be opened; audio plays silently".into(),
-                ));
+                let _ = ev.send(SubscriberEvent::AudioOutput {
+                    message: "no speaker could be opened; audio plays silently".into(),
+                });
             }
             player.set_volume(volume);
             while let Ok(c) = rx.recv() {
@@ -285,7 +305,9 @@ fn spawn_playout(
                     PlayCmd::Mute(m) => player.set_muted(m),
                 }
                 while let Some(e) = player.try_event() {
-                    let _ = ev.send(SubscriberEvent::AudioOutput(e.to_string()));
+                    let _ = ev.send(SubscriberEvent::AudioOutput {
+                        message: e.to_string(),
+                    });
                 }
             }
         })
@@ -300,7 +322,7 @@ fn set_state(shared: &Shared, ev: &mpsc::UnboundedSender<SubscriberEvent>, s: Se
         }
         *g = s;
     }
-    let _ = ev.send(SubscriberEvent::State(s));
+    let _ = ev.send(SubscriberEvent::State { state: s });
 }
 
 enum Outcome {
@@ -337,7 +359,7 @@ impl Engine {
                     tracing::info!("subscribe attempt ended: {err}");
                     if !self.was_live || !err.is_retryable(self.was_live) {
                         set_state(&self.shared, &self.ev, SessionState::Failed);
-                        let _ = self.ev.send(SubscriberEvent::Failed(err));
+                        let _ = self.ev.send(SubscriberEvent::Failed { error: err });
                         break;
                     }
                     match self.rec.on_drop() {
@@ -361,12 +383,12 @@ impl Engine {
                         }
                         Next::GiveUp { attempts } => {
                             set_state(&self.shared, &self.ev, SessionState::Failed);
-                            let _ = self
-                                .ev
-                                .send(SubscriberEvent::Failed(Error::ReconnectFailed {
+                            let _ = self.ev.send(SubscriberEvent::Failed {
+                                error: Error::ReconnectFailed {
                                     attempts,
                                     last: err.to_string(),
-                                }));
+                                },
+                            });
                             break;
                         }
                     }
@@ -525,7 +547,7 @@ impl Engine {
                         *s = snap.clone();
                     }
                     if link.started {
-                        let _ = self.ev.send(SubscriberEvent::Stats(snap));
+                        let _ = self.ev.send(SubscriberEvent::Stats { stats: snap });
                     }
                 }
                 Got::Link(raw) => match link.handle(raw).await {
@@ -544,7 +566,9 @@ impl Engine {
                             let _ = self.ev.send(SubscriberEvent::Reconnected);
                         }
                     }
-                    Some(LinkEvent::Ice(s)) => drop(self.ev.send(SubscriberEvent::IceState(s))),
+                    Some(LinkEvent::Ice(s)) => {
+                        drop(self.ev.send(SubscriberEvent::IceState { state: s }))
+                    }
                     Some(LinkEvent::Track(t)) => self.on_track(t, first_frame.clone()).await,
                     Some(LinkEvent::Signal(s)) => {
                         let gone = matches!(
@@ -602,9 +626,9 @@ impl Engine {
                     let mut rx = match VideoReceiver::new(codec) {
                         Ok(r) => r,
                         Err(e) => {
-                            let _ = ev.send(SubscriberEvent::Warning(format!(
-                                "video cannot be decoded: {e}"
-                            )));
+                            let _ = ev.send(SubscriberEvent::Warning {
+                                message: format!("video cannot be decoded: {e}"),
+                            });
                             return;
                         }
                     };
@@ -642,9 +666,9 @@ impl Engine {
                     }
                 });
             if let Err(e) = spawned {
-                let _ = self.ev.send(SubscriberEvent::Warning(format!(
-                    "could not start video decoding: {e}"
-                )));
+                let _ = self.ev.send(SubscriberEvent::Warning {
+                    message: format!("could not start video decoding: {e}"),
+                });
             }
         } else {
             let tap = self.audio_tap.clone();
@@ -657,9 +681,9 @@ impl Engine {
                     let mut rx = match AudioReceiver::new(2) {
                         Ok(r) => r,
                         Err(e) => {
-                            let _ = ev.send(SubscriberEvent::Warning(format!(
-                                "audio cannot be decoded: {e}"
-                            )));
+                            let _ = ev.send(SubscriberEvent::Warning {
+                                message: format!("audio cannot be decoded: {e}"),
+                            });
                             return;
                         }
                     };
@@ -679,9 +703,9 @@ impl Engine {
                     }
                 });
             if let Err(e) = spawned {
-                let _ = self.ev.send(SubscriberEvent::Warning(format!(
-                    "could not start audio decoding: {e}"
-                )));
+                let _ = self.ev.send(SubscriberEvent::Warning {
+                    message: format!("could not start audio decoding: {e}"),
+                });
             }
         }
         tokio::spawn(async move {
@@ -710,21 +734,80 @@ impl Engine {
             SignalEvent::TransportSwitched => SubscriberEvent::TransportSwitched,
             SignalEvent::Status(st) => match st {
                 StatusEvent::UnpublishNotify => SubscriberEvent::Unpublished,
-                StatusEvent::Error { message, .. } => {
-                    SubscriberEvent::Warning(format!("the server reported: {message}"))
-                }
+                StatusEvent::Error { message, .. } => SubscriberEvent::Warning {
+                    message: format!("the server reported: {message}"),
+                },
                 StatusEvent::Other
                 | StatusEvent::DataChannelAvailable { .. }
                 | StatusEvent::StatisticsEndpoint { .. } => return,
-                other => SubscriberEvent::ServerStatus(format!("{other:?}")),
+                other => SubscriberEvent::ServerStatus {
+                    status: format!("{other:?}"),
+                },
             },
             SignalEvent::Message(m) => SubscriberEvent::Message {
                 method: String::new(),
                 data: Value::Object(m),
             },
-            SignalEvent::Warning(w) => SubscriberEvent::Warning(w),
+            SignalEvent::Warning(w) => SubscriberEvent::Warning { message: w },
             _ => return,
         };
         let _ = self.ev.send(e);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::publisher::{Bandwidth, PublisherEvent};
+    use serde_json::json;
+
+    #[test]
+    fn events_serialise_for_the_ui_event_stream() {
+        let v = |e: &SubscriberEvent| serde_json::to_value(e).unwrap();
+        assert_eq!(
+            v(&SubscriberEvent::Reconnecting {
+                attempt: 2,
+                of: 10,
+                delay: Duration::from_millis(600),
+                reason: "gone".into()
+            }),
+            json!({"type": "reconnecting", "attempt": 2, "of": 10, "delayMs": 600, "reason": "gone"})
+        );
+        assert_eq!(
+            v(&SubscriberEvent::Failed {
+                error: Error::StreamEnded
+            }),
+            json!({"type": "failed", "error": "the broadcaster stopped publishing"})
+        );
+        assert_eq!(
+            v(&SubscriberEvent::Metadata {
+                data: json!({"metadata": "hi"}),
+                received_at_ms: 5
+            }),
+            json!({"type": "metadata", "data": {"metadata": "hi"}, "receivedAtMs": 5})
+        );
+        assert_eq!(
+            v(&SubscriberEvent::Unpublished),
+            json!({"type": "unpublished"})
+        );
+        let p = |e: &PublisherEvent| serde_json::to_value(e).unwrap();
+        assert_eq!(
+            p(&PublisherEvent::State {
+                state: SessionState::Reconnecting
+            }),
+            json!({"type": "state", "state": "reconnecting"})
+        );
+        assert_eq!(
+            p(&PublisherEvent::Bandwidth {
+                bandwidth: Bandwidth::Insufficient
+            }),
+            json!({"type": "bandwidth", "bandwidth": "insufficient"})
+        );
+        let stats = p(&PublisherEvent::Stats {
+            stats: StatsSnapshot::default(),
+        });
+        assert_eq!(stats["type"], "stats");
+        assert!(stats["stats"]["bitrateOutKbps"].is_number());
     }
 }

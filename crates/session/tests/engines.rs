@@ -189,10 +189,10 @@ async fn media_round_trip_codec(
     let st = until(
         &mut sev,
         "subscriber stats with traffic",
-        |e| matches!(e, SubscriberEvent::Stats(s) if s.bitrate_in_kbps > 10.0 && s.fps > 1.0),
+        |e| matches!(e, SubscriberEvent::Stats { stats: s } if s.bitrate_in_kbps > 10.0 && s.fps > 1.0),
     )
     .await;
-    if let SubscriberEvent::Stats(st) = st {
+    if let SubscriberEvent::Stats { stats: st } = st {
         assert_eq!((st.width, st.height), (320, 240));
         assert!(!st.ice_state.is_empty());
         assert!(st.to_json().contains("bitrateInKbps"));
@@ -200,7 +200,7 @@ async fn media_round_trip_codec(
     until(
         &mut pev,
         "publisher stats with traffic",
-        |e| matches!(e, PublisherEvent::Stats(s) if s.bitrate_out_kbps > 10.0 && s.fps > 1.0),
+        |e| matches!(e, PublisherEvent::Stats { stats: s } if s.bitrate_out_kbps > 10.0 && s.fps > 1.0),
     )
     .await;
     sub.stop().await;
@@ -387,7 +387,7 @@ async fn bad_inputs_give_clear_errors() {
             .await
             .unwrap();
         let err = failure(&mut ev, |e| match e {
-            PublisherEvent::Failed(e) => Some(e.clone()),
+            PublisherEvent::Failed { error: e } => Some(e.clone()),
             _ => None,
         })
         .await;
@@ -424,7 +424,7 @@ async fn bad_inputs_give_clear_errors() {
     .await
     .unwrap();
     let err = failure(&mut ev, |e| match e {
-        PublisherEvent::Failed(e) => Some(e.clone()),
+        PublisherEvent::Failed { error: e } => Some(e.clone()),
         _ => None,
     })
     .await;
@@ -447,7 +447,7 @@ async fn bad_inputs_give_clear_errors() {
             .await
             .unwrap();
         let err = failure(&mut ev, |e| match e {
-            SubscriberEvent::Failed(e) => Some(e.clone()),
+            SubscriberEvent::Failed { error: e } => Some(e.clone()),
             _ => None,
         })
         .await;
@@ -517,7 +517,7 @@ async fn mute_audio_and_video_then_unmute() {
     until(
         &mut pev,
         "publisher stats showing no video",
-        |e| matches!(e, PublisherEvent::Stats(s) if s.fps == 0.0),
+        |e| matches!(e, PublisherEvent::Stats { stats: s } if s.fps == 0.0),
     )
     .await;
     publisher.mute_video(false).unwrap();
