@@ -27,9 +27,10 @@ async fn negotiate(
     ev: &mut mpsc::UnboundedReceiver<Ev>,
     name: &str,
     request_id: Option<&str>,
-) -> Vec<Arc<dyn TrackRemote>> {
+) -> (Vec<Arc<dyn TrackRemote>>, Value, bool) {
     let mut tracks = Vec::new();
     let mut trickle_done = false;
+    let mut available_first = false;
     let with_rid = |mut v: Value| {
         if let Some(r) = request_id {
             v["requestId"] = json!(r);
@@ -73,10 +74,11 @@ async fn negotiate(
                         m["keyFramerate"] = json!(3000);
                     }
                     ws_send(ws, m).await;
+                } else if d["code"] == "NetConnection.DataChannel.Available" {
+                    available_first = true;
                 } else if d["message"] == format!("{name} starting") {
                     assert!(trickle_done);
-                    assert!(d.get("code").is_none(), "no code by default: {v}");
-                    return tracks;
+                    return (tracks, v, available_first);
                 } else if d["type"] == "error" {
                     panic!("server error during negotiation: {v}");
                 }
@@ -144,7 +146,12 @@ async fn ws_publish_and_subscribe_with_switch_to_data_channel() {
     let o = ppc.create_offer(None).await.unwrap();
     ppc.set_local_description(o.clone()).await.unwrap();
     ws_send(&mut pws, json!({"handleOffer": "cam", "transport": "udp", "data": {"sdp": {"type": "offer", "sdp": o.sdp}}})).await;
-    negotiate(&mut pws, &ppc, &mut pev, "cam", None).await;
+    let (_, start, available_first) = negotiate(&mut pws, &ppc, &mut pev, "cam", None).await;
+    assert!(
+        start["data"].get("code").is_none(),
+        "no code by default: {start}"
+    );
+    assert!(!available_first, "start status first by default");
     assert_eq!(s.published_streams(), vec!["live/cam".to_owned()]);
     ws_until(&mut pws, |v| {
         v["data"]["code"] == "NetConnection.DataChannel.Available"
@@ -204,7 +211,7 @@ async fn ws_publish_and_subscribe_with_switch_to_data_channel() {
     let sdc = spc.create_data_channel("red5pro", None).await.unwrap();
     let mut sdc_rx = dc_texts(sdc);
     ws_send(&mut sws, json!({"requestOffer": "cam", "requestId": "sub1", "transport": "udp", "datachannel": true, "doNotSwitch": false})).await;
-    let mut tracks = negotiate(&mut sws, &spc, &mut sev, "cam", Some("sub1")).await;
+    let (mut tracks, _, _) = negotiate(&mut sws, &spc, &mut sev, "cam", Some("sub1")).await;
     // Right after the start status: the latest metadata, form A, on the WS.
     let v = ws_next(&mut sws).await.unwrap();
     assert_eq!(
@@ -265,7 +272,14 @@ async fn ws_publish_and_subscribe_with_switch_to_data_channel() {
 
 #[tokio::test]
 async fn ws_close_without_switch_ends_the_stream() {
-    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    // Also exercises the switches: start status with code, DataChannel.Available first.
+    let s = LocalServer::start(ServerConfig {
+        start_status_code: true,
+        dc_available_first: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut ws = ws_connect(&format!("{}/live/room1/?id=cam", s.ws_url())).await;
     ws_next(&mut ws).await.unwrap();
     let (pc, mut ev) = client_peer().await;
@@ -276,7 +290,15 @@ async fn ws_close_without_switch_ends_the_stream() {
     let o = pc.create_offer(None).await.unwrap();
     pc.set_local_description(o.clone()).await.unwrap();
     ws_send(&mut ws, json!({"handleOffer": "cam", "transport": "udp", "data": {"sdp": {"type": "offer", "sdp": o.sdp}}})).await;
-    negotiate(&mut ws, &pc, &mut ev, "cam", None).await;
+    let (_, start, available_first) = negotiate(&mut ws, &pc, &mut ev, "cam", None).await;
+    assert_eq!(start["data"]["code"], "NetStream.Publish.Start");
+    if !available_first {
+        // The channel may open after the start status even when announced first.
+        ws_until(&mut ws, |v| {
+            v["data"]["code"] == "NetConnection.DataChannel.Available"
+        })
+        .await;
+    }
     assert_eq!(s.published_streams(), vec!["live/room1/cam".to_owned()]);
     drop(ws);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
