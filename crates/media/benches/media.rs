@@ -1,6 +1,6 @@
 //! Media benchmarks (a plain bench binary, no timing asserts). Run once, in release:
 //!   CARGO_TARGET_DIR=... cargo bench -p red5-media --bench media
-//! Optional argument: a section name (convert, codecs, opus, ui, g2g, mixer, pipeline) to run only that.
+//! Optional argument: a section name (convert, codecs, opus, ui, g2g, pipeline) to run only that.
 //!
 //! Prints one line per figure; BENCHMARKS.md records a run.
 
@@ -228,40 +228,6 @@ fn convert() {
     }
 }
 
-/// Conference mixer building blocks: 4 participants at 640x360 onto a 1280x720 canvas, and a
-/// 4-way mix-minus of 20 ms of audio.
-fn mixer() {
-    let tiles: Vec<VideoFrame> = [
-        PatternColor::Red,
-        PatternColor::Green,
-        PatternColor::Blue,
-        PatternColor::Gray,
-    ]
-    .iter()
-    .map(|c| TestPattern::new(640, 360, *c).render(0, 0))
-    .collect();
-    let refs: Vec<Option<&VideoFrame>> = tiles.iter().map(Some).collect();
-    let comp = red5_media::compose::Compositor::new(1280, 720);
-    let t = Instant::now();
-    for _ in 0..30 {
-        black_box(comp.compose(&refs));
-    }
-    println!(
-        "compose 4x 640x360 -> 1280x720: {:.2} ms/frame",
-        ms(t.elapsed(), 30)
-    );
-    let voices: Vec<Vec<f32>> = (0..4).map(|i| vec![0.01 * i as f32; 960]).collect();
-    let vrefs: Vec<&[f32]> = voices.iter().map(|v| v.as_slice()).collect();
-    let t = Instant::now();
-    for _ in 0..500 {
-        black_box(red5_media::compose::mix_minus(&vrefs));
-    }
-    println!(
-        "mix-minus 4 participants, 20 ms mono: {:.1} us/frame",
-        t.elapsed().as_secs_f64() * 1e6 / 500.0
-    );
-}
-
 /// In-process glass-to-glass (no network): paced 720p30 pattern → H.264 → RTP → jitter
 /// buffer → decode → read the capture time back from the pixels.
 fn g2g() {
@@ -319,9 +285,6 @@ fn main() {
     }
     if run("g2g") {
         g2g();
-    }
-    if run("mixer") {
-        mixer();
     }
     if run("pipeline") {
         pipeline();

@@ -8,7 +8,6 @@
 pub mod analysis;
 pub mod camera;
 pub mod codec;
-pub mod compose;
 pub mod convert;
 pub mod devices;
 pub mod error;
