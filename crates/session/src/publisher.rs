@@ -846,81 +846,91 @@ impl Engine {
             "publish",
             cfg.start_timeout,
         );
-        // The SDK creates the `red5pro` channel (ordered) before adding media.
-        let dc = pc
-            .create_data_channel(
-                red5_signal::dc::LABEL,
-                Some(RTCDataChannelInit {
-                    ordered: true,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        link.watch_dc(dc);
-        let mut sinks: Vec<NewSink> = Vec::new();
-        if let Some(v) = &cfg.video {
-            let ssrc = rand::random::<u32>() | 1;
-            let t = new_track(RtpCodecKind::Video, video_codec(v.codec), ssrc)?;
-            let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
-            sinks.push((true, t, ssrc, sender));
-        }
-        if cfg.audio.is_some() {
-            let ssrc = rand::random::<u32>() | 1;
-            let t = new_track(RtpCodecKind::Audio, opus_codec(), ssrc)?;
-            let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
-            sinks.push((false, t, ssrc, sender));
-        }
-        let offer = pc.create_offer(None).await?;
-        pc.set_local_description(offer).await?;
-        let local = pc
-            .local_description()
-            .await
-            .ok_or_else(|| Error::WebRtc("no local description after creating the offer".into()))?;
-        let answer = match sig.publish_offer(local.sdp).await {
-            Ok(a) => a,
-            Err(e) => return Err(explain(sig.as_ref(), e).await),
-        };
-        pc.set_remote_description(RTCSessionDescription::answer(answer.sdp)?)
-            .await?;
-        // Tracks are negotiated now: learn the payload types and listen for PLI/FIR.
-        for (is_video, track, ssrc, sender) in sinks {
-            let pt = sender
-                .get_parameters()
-                .await?
-                .rtp_parameters
-                .codecs
-                .first()
-                .map(|c| c.payload_type)
-                .ok_or_else(|| {
-                    Error::WebRtc("the server accepted no codec for this track".into())
-                })?;
-            let sink = Sink {
-                track: track.clone(),
-                ssrc,
-                pt,
+        // Whatever fails from here on, the peer connection and the signalling are closed.
+        let negotiated: Result<()> = async {
+            // The SDK creates the `red5pro` channel (ordered) before adding media.
+            let dc = pc
+                .create_data_channel(
+                    red5_signal::dc::LABEL,
+                    Some(RTCDataChannelInit {
+                        ordered: true,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            link.watch_dc(dc);
+            let mut sinks: Vec<NewSink> = Vec::new();
+            if let Some(v) = &cfg.video {
+                let ssrc = rand::random::<u32>() | 1;
+                let t = new_track(RtpCodecKind::Video, video_codec(v.codec), ssrc)?;
+                let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+                sinks.push((true, t, ssrc, sender));
+            }
+            if cfg.audio.is_some() {
+                let ssrc = rand::random::<u32>() | 1;
+                let t = new_track(RtpCodecKind::Audio, opus_codec(), ssrc)?;
+                let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+                sinks.push((false, t, ssrc, sender));
+            }
+            let offer = pc.create_offer(None).await?;
+            pc.set_local_description(offer).await?;
+            let local = pc.local_description().await.ok_or_else(|| {
+                Error::WebRtc("no local description after creating the offer".into())
+            })?;
+            let answer = match sig.publish_offer(local.sdp).await {
+                Ok(a) => a,
+                Err(e) => return Err(explain(sig.as_ref(), e).await),
             };
-            if is_video {
-                if let Ok(mut s) = self.shared.video_sink.lock() {
+            pc.set_remote_description(RTCSessionDescription::answer(answer.sdp)?)
+                .await?;
+            // Tracks are negotiated now: learn the payload types and listen for PLI/FIR.
+            for (is_video, track, ssrc, sender) in sinks {
+                let pt = sender
+                    .get_parameters()
+                    .await?
+                    .rtp_parameters
+                    .codecs
+                    .first()
+                    .map(|c| c.payload_type)
+                    .ok_or_else(|| {
+                        Error::WebRtc("the server accepted no codec for this track".into())
+                    })?;
+                let sink = Sink {
+                    track: track.clone(),
+                    ssrc,
+                    pt,
+                };
+                if is_video {
+                    if let Ok(mut s) = self.shared.video_sink.lock() {
+                        *s = Some(sink);
+                    }
+                    let shared = self.shared.clone();
+                    let ev = self.ev.clone();
+                    tokio::spawn(async move {
+                        while let Some(TrackLocalEvent::OnRtcpPacket(_)) = track.poll().await {
+                            shared
+                                .counters
+                                .keyframe_requests
+                                .fetch_add(1, Ordering::Relaxed);
+                            shared.request_keyframe();
+                            let _ = ev.send(PublisherEvent::KeyframeRequested);
+                        }
+                    });
+                } else if let Ok(mut s) = self.shared.audio_sink.lock() {
                     *s = Some(sink);
                 }
-                let shared = self.shared.clone();
-                let ev = self.ev.clone();
-                tokio::spawn(async move {
-                    while let Some(TrackLocalEvent::OnRtcpPacket(_)) = track.poll().await {
-                        shared
-                            .counters
-                            .keyframe_requests
-                            .fetch_add(1, Ordering::Relaxed);
-                        shared.request_keyframe();
-                        let _ = ev.send(PublisherEvent::KeyframeRequested);
-                    }
-                });
-            } else if let Ok(mut s) = self.shared.audio_sink.lock() {
-                *s = Some(sink);
+            }
+            self.shared.request_keyframe();
+            Ok(())
+        }
+        .await;
+        match negotiated {
+            Ok(()) => Ok(link),
+            Err(e) => {
+                link.close(false).await;
+                Err(e)
             }
         }
-        self.shared.request_keyframe();
-        Ok(link)
     }
 
     async fn on_started(&mut self, link: &Link) {

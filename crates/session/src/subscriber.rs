@@ -464,41 +464,52 @@ impl Engine {
             "subscription",
             cfg.start_timeout,
         );
-        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-            pc.add_transceiver_from_kind(
-                kind,
-                Some(RTCRtpTransceiverInit {
-                    direction: RTCRtpTransceiverDirection::Recvonly,
-                    ..Default::default()
-                }),
-            )
-            .await?;
+        // Whatever fails from here on, the peer connection and the signalling are closed.
+        let negotiated: Result<()> = async {
+            for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+                pc.add_transceiver_from_kind(
+                    kind,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            }
+            let dc = pc
+                .create_data_channel(
+                    red5_signal::dc::LABEL,
+                    Some(RTCDataChannelInit {
+                        ordered: true,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            link.watch_dc(dc);
+            let offer = match sig.request_offer(None).await {
+                Ok(o) => o,
+                Err(e) => return Err(explain(sig.as_ref(), e).await),
+            };
+            pc.set_remote_description(RTCSessionDescription::offer(offer)?)
+                .await?;
+            let answer = pc.create_answer(None).await?;
+            pc.set_local_description(answer).await?;
+            let local = pc.local_description().await.ok_or_else(|| {
+                Error::WebRtc("no local description after creating the answer".into())
+            })?;
+            if let Err(e) = sig.send_answer(local.sdp).await {
+                return Err(explain(sig.as_ref(), e).await);
+            }
+            Ok(())
         }
-        let dc = pc
-            .create_data_channel(
-                red5_signal::dc::LABEL,
-                Some(RTCDataChannelInit {
-                    ordered: true,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        link.watch_dc(dc);
-        let offer = match sig.request_offer(None).await {
-            Ok(o) => o,
-            Err(e) => return Err(explain(sig.as_ref(), e).await),
-        };
-        pc.set_remote_description(RTCSessionDescription::offer(offer)?)
-            .await?;
-        let answer = pc.create_answer(None).await?;
-        pc.set_local_description(answer).await?;
-        let local = pc.local_description().await.ok_or_else(|| {
-            Error::WebRtc("no local description after creating the answer".into())
-        })?;
-        if let Err(e) = sig.send_answer(local.sdp).await {
-            return Err(explain(sig.as_ref(), e).await);
+        .await;
+        match negotiated {
+            Ok(()) => Ok(link),
+            Err(e) => {
+                link.close(false).await;
+                Err(e)
+            }
         }
-        Ok(link)
     }
 
     async fn attempt(&mut self, acks: &mut Vec<oneshot::Sender<()>>) -> Outcome {
