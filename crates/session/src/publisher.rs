@@ -596,19 +596,10 @@ async fn run(
             }
         }
     }
-    // End capture and encoding.
-    for p in [e.shared.video.lock().ok().and_then(|mut g| g.take())]
-        .into_iter()
-        .flatten()
-    {
-        drop(p);
-    }
-    for p in [e.shared.audio.lock().ok().and_then(|mut g| g.take())]
-        .into_iter()
-        .flatten()
-    {
-        drop(p);
-    }
+    // End capture and encoding (joining the source threads blocks briefly: off the runtime).
+    let video = e.shared.video.lock().ok().and_then(|mut g| g.take());
+    let audio = e.shared.audio.lock().ok().and_then(|mut g| g.take());
+    let _ = tokio::task::spawn_blocking(move || drop((video, audio))).await;
     for a in stop_ack {
         let _ = a.send(());
     }
