@@ -201,6 +201,8 @@ struct Sink {
 struct Shared {
     counters: Arc<Counters>,
     stats: Mutex<StatsSnapshot>,
+    /// The last hour of snapshots, for export.
+    history: Mutex<std::collections::VecDeque<StatsSnapshot>>,
     state: Mutex<SessionState>,
     video_sink: Mutex<Option<Sink>>,
     audio_sink: Mutex<Option<Sink>>,
@@ -283,6 +285,7 @@ impl Publisher {
         let shared = Arc::new(Shared {
             counters: Arc::new(Counters::default()),
             stats: Mutex::new(StatsSnapshot::default()),
+            history: Mutex::new(std::collections::VecDeque::new()),
             state: Mutex::new(SessionState::Connecting),
             video_sink: Mutex::new(None),
             audio_sink: Mutex::new(None),
@@ -361,6 +364,17 @@ impl Publisher {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// Every per-second snapshot while live (the last hour), as a JSON array for export.
+    pub fn export_stats_json(&self) -> String {
+        let h: Vec<StatsSnapshot> = self
+            .shared
+            .history
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        serde_json::to_string_pretty(&h).unwrap_or_else(|_| "[]".into())
     }
 
     pub fn state(&self) -> SessionState {
@@ -777,6 +791,14 @@ impl Engine {
                     );
                     if let Ok(mut s) = self.shared.stats.lock() {
                         *s = snap.clone();
+                    }
+                    if link.started {
+                        if let Ok(mut h) = self.shared.history.lock() {
+                            if h.len() >= crate::stats::HISTORY_LEN {
+                                h.pop_front();
+                            }
+                            h.push_back(snap.clone());
+                        }
                     }
                     if link.started {
                         let _ = self.ev.send(PublisherEvent::Stats { stats: snap });

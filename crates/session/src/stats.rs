@@ -12,6 +12,9 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::statistics::report::RTCStatsReport;
 use serde::Serialize;
 
+/// Snapshots kept for export (one per second: an hour).
+pub const HISTORY_LEN: usize = 3600;
+
 /// Serialises a duration as whole milliseconds (event payloads for the UI).
 pub(crate) fn duration_ms<S: serde::Serializer>(
     d: &std::time::Duration,

@@ -163,6 +163,8 @@ enum PlayCmd {
 struct Shared {
     counters: Arc<Counters>,
     stats: Mutex<StatsSnapshot>,
+    /// The last hour of snapshots, for export.
+    history: Mutex<std::collections::VecDeque<StatsSnapshot>>,
     state: Mutex<SessionState>,
 }
 
@@ -190,6 +192,7 @@ impl Subscriber {
         let shared = Arc::new(Shared {
             counters: Arc::new(Counters::default()),
             stats: Mutex::new(StatsSnapshot::default()),
+            history: Mutex::new(std::collections::VecDeque::new()),
             state: Mutex::new(SessionState::Connecting),
         });
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -252,6 +255,17 @@ impl Subscriber {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default()
+    }
+
+    /// Every per-second snapshot while live (the last hour), as a JSON array for export.
+    pub fn export_stats_json(&self) -> String {
+        let h: Vec<StatsSnapshot> = self
+            .shared
+            .history
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        serde_json::to_string_pretty(&h).unwrap_or_else(|_| "[]".into())
     }
 
     pub fn state(&self) -> SessionState {
@@ -556,6 +570,14 @@ impl Engine {
                     );
                     if let Ok(mut s) = self.shared.stats.lock() {
                         *s = snap.clone();
+                    }
+                    if link.started {
+                        if let Ok(mut h) = self.shared.history.lock() {
+                            if h.len() >= crate::stats::HISTORY_LEN {
+                                h.pop_front();
+                            }
+                            h.push_back(snap.clone());
+                        }
                     }
                     if link.started {
                         let _ = self.ev.send(SubscriberEvent::Stats { stats: snap });

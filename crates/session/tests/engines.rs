@@ -203,6 +203,14 @@ async fn media_round_trip_codec(
         |e| matches!(e, PublisherEvent::Stats { stats: s } if s.bitrate_out_kbps > 10.0 && s.fps > 1.0),
     )
     .await;
+    for json in [sub.export_stats_json(), publisher.export_stats_json()] {
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(
+            v.as_array()
+                .is_some_and(|a| !a.is_empty() && a[0]["iceState"].is_string()),
+            "{v}"
+        );
+    }
     sub.stop().await;
     publisher.stop().await;
     until(&mut pev, "Unpublished", |e| {
