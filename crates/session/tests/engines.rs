@@ -569,3 +569,45 @@ async fn viewer_picks_the_stream_up_again_when_the_publisher_returns() {
     publisher.stop().await;
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ws_metadata_before_and_after_the_transport_switch() {
+    let s = server().await;
+    let base = s.base_url();
+    let (publisher, mut pev) =
+        start_publisher(pub_cfg(&base, Transport::WsSm1, "switch", "gray", 440)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WsSm1, "switch"))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
+    // Right after Publish.Start the messages still travel on the WebSocket…
+    publisher
+        .send_metadata(json!({"metadata": "over the socket"}))
+        .await
+        .unwrap();
+    // …and after MessageTransport.Change on the data channel.
+    until(&mut pev, "transport switch", |e| {
+        matches!(e, PublisherEvent::TransportSwitched)
+    })
+    .await;
+    publisher
+        .send_metadata(json!({"metadata": "over the data channel"}))
+        .await
+        .unwrap();
+    for want in ["over the socket", "over the data channel"] {
+        let got = until(&mut sev, "metadata", |e| {
+            matches!(e, SubscriberEvent::Metadata { .. })
+        })
+        .await;
+        assert!(
+            matches!(&got, SubscriberEvent::Metadata { data, .. } if data["metadata"] == want),
+            "{got:?}"
+        );
+    }
+    sub.stop().await;
+    publisher.stop().await;
+    s.shutdown().await;
+}
