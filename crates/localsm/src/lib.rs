@@ -10,6 +10,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod conference;
 mod config;
 mod error;
 mod http;

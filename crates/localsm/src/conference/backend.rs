@@ -101,7 +101,8 @@ pub struct Output {
 
 impl Output {
     fn error(&mut self, to: SocketId, text: impl Into<String>) {
-        self.send.push((to, ServerMessage::Error { error: text.into() }));
+        self.send
+            .push((to, ServerMessage::Error { error: text.into() }));
     }
 }
 
@@ -116,7 +117,10 @@ impl Backend {
 
     /// Active (published, not excluded) streams of a room.
     pub fn active(&self, room: &str) -> Vec<String> {
-        self.rooms.get(room).map(|r| r.active.clone()).unwrap_or_default()
+        self.rooms
+            .get(room)
+            .map(|r| r.active.clone())
+            .unwrap_or_default()
     }
 
     /// (conference list, presenter) of a room.
@@ -128,7 +132,10 @@ impl Backend {
     }
 
     pub fn excluded(&self, room: &str) -> Vec<String> {
-        self.rooms.get(room).map(|r| r.excluded.clone()).unwrap_or_default()
+        self.rooms
+            .get(room)
+            .map(|r| r.excluded.clone())
+            .unwrap_or_default()
     }
 
     /// A `testbed=conference` socket connected: `mixerRegions`, `active`, and for host/mixer
@@ -395,7 +402,11 @@ impl Backend {
                 }
             }
             ClientMessage::GetActiveCompositions => {
-                let room = self.sockets.get(&id).map(|s| s.room.clone()).unwrap_or_default();
+                let room = self
+                    .sockets
+                    .get(&id)
+                    .map(|s| s.room.clone())
+                    .unwrap_or_default();
                 out.send.push((id, active_compositions(&room, store)));
             }
             ClientMessage::DestroyComposition { event } => match store.delete(&event) {
@@ -411,7 +422,11 @@ impl Backend {
                 Err(_) => out.error(id, format!("No composition for event {event}")),
             },
             ClientMessage::GetActiveStreams => {
-                let room = self.sockets.get(&id).map(|s| s.room.clone()).unwrap_or_default();
+                let room = self
+                    .sockets
+                    .get(&id)
+                    .map(|s| s.room.clone())
+                    .unwrap_or_default();
                 let streams = self.active(&room);
                 out.send.push((
                     id,
@@ -473,7 +488,11 @@ impl Backend {
 
     fn push_compositions(&self, room: &str, store: &CompositionStore, out: &mut Output) {
         for sid in self.host_sockets_of_pair(room) {
-            let r = self.sockets.get(&sid).map(|s| s.room.as_str()).unwrap_or(room);
+            let r = self
+                .sockets
+                .get(&sid)
+                .map(|s| s.room.as_str())
+                .unwrap_or(room);
             out.send.push((sid, active_compositions(r, store)));
         }
     }
@@ -529,8 +548,7 @@ pub fn active_compositions(room: &str, store: &CompositionStore) -> ServerMessag
         .map(|mut c| {
             for m in &mut c.mixers {
                 let st = m.state.as_deref().unwrap_or("");
-                m.is_web_socket_connected =
-                    Some(st == state::INSERVICE || st == state::COMPOSING);
+                m.is_web_socket_connected = Some(st == state::INSERVICE || st == state::COMPOSING);
             }
             c
         })
@@ -547,7 +565,11 @@ fn validate_create(v: &Value) -> Result<(), String> {
     if !v.get("transcodeComposition").is_some_and(Value::is_boolean) {
         return Err("transcodeComposition must be a boolean".into());
     }
-    let Some(mixers) = v.get("mixers").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
+    let Some(mixers) = v
+        .get("mixers")
+        .and_then(Value::as_array)
+        .filter(|m| !m.is_empty())
+    else {
         return Err("mixers must be a non-empty list".into());
     };
     if !v
@@ -646,7 +668,10 @@ mod tests {
         assert_eq!(c.room, "live/room1_wr");
         assert!(c.host && c.presenter && !c.mixer);
         // No URL-decoding, like the testbed backend.
-        assert_eq!(ConnectQuery::parse("room=live%2Froom1").room, "live%2Froom1");
+        assert_eq!(
+            ConnectQuery::parse("room=live%2Froom1").room,
+            "live%2Froom1"
+        );
         assert!(!ConnectQuery::parse("room=x&host=true").is_conference());
     }
 
@@ -679,7 +704,11 @@ mod tests {
         assert_eq!(kinds(&out.send, wr), ["active", "conference"]);
         assert_eq!(kinds(&out.send, viewer), ["active"]);
         assert!(f.b.stream_published("live/room1_wr/alice").send.is_empty());
-        assert!(f.b.stream_published("live/room1_wr/x_r5participator").send.is_empty());
+        assert!(f
+            .b
+            .stream_published("live/room1_wr/x_r5participator")
+            .send
+            .is_empty());
         f.b.stream_published("live/room1_wr/bob_screenshare");
         assert_eq!(
             f.b.active_msg("live/room1_wr"),
@@ -725,7 +754,10 @@ mod tests {
         f.send(h, &msg("demote", "live/room1", "a"));
         f.send(h, &msg("demote", "live/room1", "b"));
         assert_eq!(f.b.conference("live/room1"), (vec![], None));
-        assert_eq!(kinds(&f.send(h, &msg("demote", "live/room1", "b")).send, h), ["error"]);
+        assert_eq!(
+            kinds(&f.send(h, &msg("demote", "live/room1", "b")).send, h),
+            ["error"]
+        );
     }
 
     #[test]
@@ -749,8 +781,13 @@ mod tests {
         assert_eq!(f.b.conference("live/room1").0, ["b", "c", "a", "d"]);
         assert_eq!(f.b.conference("live/room1").1.as_deref(), Some("a"));
         assert_eq!(kinds(&f.send(h, &o("zz", 1)).send, h), ["error"]);
-        let missing = f.send(h, &json!({"type":"order","room":"live/room1","streamName":"a"}).to_string());
-        assert!(matches!(&missing.send[0].1, ServerMessage::Error { error } if error.contains("order (a number)")));
+        let missing = f.send(
+            h,
+            &json!({"type":"order","room":"live/room1","streamName":"a"}).to_string(),
+        );
+        assert!(
+            matches!(&missing.send[0].1, ServerMessage::Error { error } if error.contains("order (a number)"))
+        );
     }
 
     #[test]
@@ -766,13 +803,22 @@ mod tests {
         assert_eq!(kinds(&out.send, wr), ["excluded", "active", "conference"]);
         assert_eq!(kinds(&out.send, conf), ["excluded", "active", "conference"]);
         assert_eq!(f.b.active("live/room1_wr"), ["b"]);
-        assert_eq!(f.b.conference("live/room1"), (vec!["b".into()], Some("b".into())));
+        assert_eq!(
+            f.b.conference("live/room1"),
+            (vec!["b".into()], Some("b".into()))
+        );
         assert_eq!(f.b.excluded("live/room1"), ["a"]);
         // Published again: stays out.
         assert!(f.b.stream_published("live/room1_wr/a").send.is_empty());
         assert_eq!(f.b.active("live/room1_wr"), ["b"]);
-        assert_eq!(kinds(&f.send(conf, &msg("promote", "live/room1", "a")).send, conf), ["error"]);
-        assert_eq!(kinds(&f.send(wr, &msg("post", "live/room1_wr", "a")).send, wr), ["error"]);
+        assert_eq!(
+            kinds(&f.send(conf, &msg("promote", "live/room1", "a")).send, conf),
+            ["error"]
+        );
+        assert_eq!(
+            kinds(&f.send(wr, &msg("post", "live/room1_wr", "a")).send, wr),
+            ["error"]
+        );
     }
 
     #[test]
@@ -837,7 +883,10 @@ mod tests {
         let part = f.conn("live/room1", false, false);
         let other = f.conn("live/room2", true, false);
         let out = f.send(conf, &composition_json().to_string());
-        assert!(matches!(out.events[0], ConferenceEvent::CompositionCreated(_)));
+        assert!(matches!(
+            out.events[0],
+            ConferenceEvent::CompositionCreated(_)
+        ));
         assert_eq!(kinds(&out.send, conf), ["activeCompositions"]);
         assert_eq!(kinds(&out.send, wr), ["activeCompositions"]);
         assert!(kinds(&out.send, part).is_empty() && kinds(&out.send, other).is_empty());
@@ -848,7 +897,10 @@ mod tests {
         assert_eq!(list[0].mixers[0].state.as_deref(), Some("pending"));
         assert_eq!(list[0].mixers[0].is_web_socket_connected, Some(false));
         // Duplicate event → error from the store.
-        assert_eq!(kinds(&f.send(conf, &composition_json().to_string()).send, conf), ["error"]);
+        assert_eq!(
+            kinds(&f.send(conf, &composition_json().to_string()).send, conf),
+            ["error"]
+        );
         // Mixer frames → composing; the driver pushes again.
         f.st.mixer_emitted_frame("room1");
         let out = f.b.compositions_changed("live/room1", &f.st);
@@ -866,8 +918,14 @@ mod tests {
             }
         );
         let out = f.send(part, r#"{"type":"destroyComposition","event":"room1"}"#);
-        assert!(matches!(out.events[0], ConferenceEvent::CompositionDeleted(_)));
-        assert_eq!(kinds(&out.send, conf), ["activeCompositions", "activeStreams"]);
+        assert!(matches!(
+            out.events[0],
+            ConferenceEvent::CompositionDeleted(_)
+        ));
+        assert_eq!(
+            kinds(&out.send, conf),
+            ["activeCompositions", "activeStreams"]
+        );
         assert!(f.st.get("room1").is_none());
         let out = f.send(part, r#"{"type":"destroyComposition","event":"room1"}"#);
         assert_eq!(kinds(&out.send, part), ["error"]);

@@ -44,7 +44,9 @@ impl Default for StoreConfig {
 /// The mixer output limits of red5-mixer's `MixerConfig` (checked at create time so a bad
 /// composition fails with a 400 instead of a mixer that never starts).
 pub fn check_output(width: u32, height: u32, fps: u32, kbps: u32) -> Result<(), ApiError> {
-    if !(16..=4096).contains(&width) || !(16..=4096).contains(&height) || width % 2 + height % 2 != 0
+    if !(16..=4096).contains(&width)
+        || !(16..=4096).contains(&height)
+        || width % 2 + height % 2 != 0
     {
         return Err(ApiError::bad_request(format!(
             "Mixer size {width}x{height} is not supported (even, 16..4096)"
@@ -123,7 +125,9 @@ impl CompositionStore {
             return Err(ApiError::bad_request("The composition needs an event name"));
         }
         if c.mixers.is_empty() {
-            return Err(ApiError::bad_request("The composition needs at least one mixer"));
+            return Err(ApiError::bad_request(
+                "The composition needs at least one mixer",
+            ));
         }
         if c.location.len() != 1 {
             return Err(ApiError::bad_request(
@@ -154,7 +158,10 @@ impl CompositionStore {
         }
         let names: Vec<&str> = c.mixers.iter().map(|m| m.mixer_name.as_str()).collect();
         for m in &c.mixers {
-            if m.mixer_name.is_empty() || m.path.trim_matches('/').is_empty() || m.stream_name.is_empty() {
+            if m.mixer_name.is_empty()
+                || m.path.trim_matches('/').is_empty()
+                || m.stream_name.is_empty()
+            {
                 return Err(ApiError::bad_request(
                     "Every mixer needs mixerName, path and streamName",
                 ));
@@ -177,7 +184,10 @@ impl CompositionStore {
         let region = self.cfg.region.clone();
         for m in &mut c.mixers {
             self.seq += 1;
-            m.id = Some(format!("localmixer-{region}-{now_ms}{:03}", self.seq % 1000));
+            m.id = Some(format!(
+                "localmixer-{region}-{now_ms}{:03}",
+                self.seq % 1000
+            ));
             m.location = Some(region.clone());
             m.server_address = Some(self.cfg.server_address.clone());
             m.destination = Some(self.cfg.server_address.clone());
@@ -195,7 +205,11 @@ impl CompositionStore {
 
     /// Event names, newest first.
     pub fn list(&self) -> Vec<String> {
-        self.compositions.iter().rev().map(|c| c.event.clone()).collect()
+        self.compositions
+            .iter()
+            .rev()
+            .map(|c| c.event.clone())
+            .collect()
     }
 
     pub fn all(&self) -> &[Composition] {
@@ -210,7 +224,9 @@ impl CompositionStore {
     /// the store; the event carries that last snapshot so the driver stops the mixer.
     pub fn delete(&mut self, event: &str) -> Result<(Composition, Vec<ConferenceEvent>), ApiError> {
         let Some(pos) = self.compositions.iter().position(|c| c.event == event) else {
-            return Err(ApiError::not_found(format!("No composition for event {event}")));
+            return Err(ApiError::not_found(format!(
+                "No composition for event {event}"
+            )));
         };
         let mut c = self.compositions.remove(pos);
         for m in &mut c.mixers {
@@ -337,7 +353,10 @@ impl CompositionStore {
 
     /// `GET admin/event/meta` → `["guid: live/room1/room1", …]`.
     pub fn list_provisions(&self) -> Vec<String> {
-        self.provisions.keys().map(|k| format!("guid: {k}")).collect()
+        self.provisions
+            .keys()
+            .map(|k| format!("guid: {k}"))
+            .collect()
     }
 
     pub fn get_provision(&self, context: &str, name: &str) -> Option<&ProvisionResponse> {
@@ -372,7 +391,9 @@ impl CompositionStore {
     ) -> Result<(BrewEntry, Vec<ConferenceEvent>), ApiError> {
         self.check_node_group(ng)?;
         if m.event_id.is_empty() || m.stream_guid.trim_matches('/').is_empty() {
-            return Err(ApiError::bad_request("The mixer needs eventId and streamGuid"));
+            return Err(ApiError::bad_request(
+                "The mixer needs eventId and streamGuid",
+            ));
         }
         if self.brew.contains_key(&m.event_id) {
             return Err(ApiError::conflict(format!(
@@ -489,9 +510,16 @@ mod tests {
         assert_eq!(m.state.as_deref(), Some("pending"));
         assert_eq!(m.location.as_deref(), Some("local"));
         assert_eq!((m.width, m.bitrate), (Some(1280), Some(1500)));
-        assert!(m.id.as_deref().unwrap().starts_with("localmixer-local-1000"));
+        assert!(m
+            .id
+            .as_deref()
+            .unwrap()
+            .starts_with("localmixer-local-1000"));
         assert_eq!(s.mixer_started("room1").len(), 1);
-        assert_eq!(s.get("room1").unwrap().mixers[0].state.as_deref(), Some("inservice"));
+        assert_eq!(
+            s.get("room1").unwrap().mixers[0].state.as_deref(),
+            Some("inservice")
+        );
         assert!(!s.get("room1").unwrap().is_composing());
         assert_eq!(s.mixer_emitted_frame("room1").len(), 1);
         assert!(s.get("room1").unwrap().is_composing());
@@ -499,7 +527,10 @@ mod tests {
         assert!(s.mixer_emitted_frame("room1").is_empty());
         assert!(s.mixer_started("room1").is_empty());
         assert_eq!(s.mixer_stopped("room1").len(), 1);
-        assert_eq!(s.get("room1").unwrap().mixers[0].state.as_deref(), Some("disconnected"));
+        assert_eq!(
+            s.get("room1").unwrap().mixers[0].state.as_deref(),
+            Some("disconnected")
+        );
         assert!(s.mixer_emitted_frame("nope").is_empty());
     }
 
@@ -507,7 +538,11 @@ mod tests {
     fn create_rejects_bad_compositions() {
         let mut s = CompositionStore::new(StoreConfig::default());
         let mut c = comp("");
-        assert!(s.create(c.clone(), 1).unwrap_err().message.contains("event"));
+        assert!(s
+            .create(c.clone(), 1)
+            .unwrap_err()
+            .message
+            .contains("event"));
         c.event = "e".into();
         c.location = vec![];
         assert_eq!(s.create(c.clone(), 1).unwrap_err().status, 400);
@@ -515,15 +550,27 @@ mod tests {
         assert!(s.create(c.clone(), 1).unwrap_err().message.contains("mars"));
         c.location = vec!["local".into()];
         c.mixers = vec![mixer("a", ""), mixer("b", "")];
-        assert!(s.create(c.clone(), 1).unwrap_err().message.contains("found 2"));
+        assert!(s
+            .create(c.clone(), 1)
+            .unwrap_err()
+            .message
+            .contains("found 2"));
         c.mixers = vec![mixer("a", "zzz"), mixer("b", "")];
         assert!(s.create(c.clone(), 1).unwrap_err().message.contains("zzz"));
         c.mixers = vec![mixer("a", "b"), mixer("b", "")];
         c.mixers[1].width = Some(1279);
-        assert!(s.create(c.clone(), 1).unwrap_err().message.contains("1279x720"));
+        assert!(s
+            .create(c.clone(), 1)
+            .unwrap_err()
+            .message
+            .contains("1279x720"));
         c.mixers[1].width = None;
         s.create(c.clone(), 1).unwrap();
-        assert!(s.create(c, 1).unwrap_err().message.contains("already exists"));
+        assert!(s
+            .create(c, 1)
+            .unwrap_err()
+            .message
+            .contains("already exists"));
     }
 
     #[test]
@@ -564,15 +611,28 @@ mod tests {
     fn provisions() {
         let mut s = CompositionStore::new(StoreConfig::default());
         let p = Provision::conference("live/room1", "room1");
-        let r = s.create_provision("live/room1", "room1", p.clone(), 7).unwrap();
-        assert_eq!((r.name.as_str(), r.scope.as_str(), r.updated), ("room1", "live", Some(7)));
+        let r = s
+            .create_provision("live/room1", "room1", p.clone(), 7)
+            .unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.scope.as_str(), r.updated),
+            ("room1", "live", Some(7))
+        );
         assert_eq!(r.data["parameters"]["audiotracks"], 3);
         let e = s.create_provision("live/room1", "room1", p, 8).unwrap_err();
         assert_eq!(e.message, "Provision already exists");
         assert_eq!(s.list_provisions(), vec!["guid: live/room1/room1"]);
         assert!(s.get_provision("live/room1", "room1").is_some());
-        assert_eq!(s.delete_provision("live/room1", "room1").unwrap().name, "room1");
-        assert_eq!(s.delete_provision("live/room1", "room1").unwrap_err().status, 404);
+        assert_eq!(
+            s.delete_provision("live/room1", "room1").unwrap().name,
+            "room1"
+        );
+        assert_eq!(
+            s.delete_provision("live/room1", "room1")
+                .unwrap_err()
+                .status,
+            404
+        );
     }
 
     #[test]

@@ -225,17 +225,29 @@ pub fn router(state: ConferenceState) -> Router {
             "/streammanager/api/4.0/composition/{event}",
             get(get_composition).delete(delete_composition),
         )
-        .route("/streammanager/api/4.0/admin/event/meta", get(list_provisions))
+        .route(
+            "/streammanager/api/4.0/admin/event/meta",
+            get(list_provisions),
+        )
         .route(
             "/streammanager/api/4.0/admin/event/meta/{*guid}",
             get(get_provision)
                 .post(create_provision)
                 .delete(delete_provision),
         )
-        .route("/streammanager/api/4.0/event/{scope}/{room}/join", get(join))
+        .route(
+            "/streammanager/api/4.0/event/{scope}/{room}/join",
+            get(join),
+        )
         .route("/streammanager/api/4.0/admin/nodegroup", get(node_groups))
-        .route("/streammanager/api/4.0/admin/nodegroup/{name}/node", get(nodes))
-        .route("/as/v1/streams/mixer/{ng}", get(brew_list).post(brew_create))
+        .route(
+            "/streammanager/api/4.0/admin/nodegroup/{name}/node",
+            get(nodes),
+        )
+        .route(
+            "/as/v1/streams/mixer/{ng}",
+            get(brew_list).post(brew_create),
+        )
         .route(
             "/as/v1/streams/mixer/{ng}/{id}",
             get(brew_get).put(brew_update).delete(brew_delete),
@@ -264,7 +276,11 @@ fn is_ws_upgrade(headers: &HeaderMap) -> bool {
 }
 
 async fn intercept(State(st): State<ConferenceState>, req: Request, next: Next) -> Response {
-    let q = req.uri().query().map(ConnectQuery::parse).unwrap_or_default();
+    let q = req
+        .uri()
+        .query()
+        .map(ConnectQuery::parse)
+        .unwrap_or_default();
     if !(is_ws_upgrade(req.headers()) && q.is_conference()) {
         return next.run(req).await;
     }
@@ -392,7 +408,10 @@ async fn validate_credentials(State(st): State<ConferenceState>, body: Bytes) ->
     let (Some(user), Some(pass), Some(_token)) =
         (field("username"), field("password"), field("token"))
     else {
-        return (StatusCode::BAD_REQUEST, "username, password and token are required")
+        return (
+            StatusCode::BAD_REQUEST,
+            "username, password and token are required",
+        )
             .into_response();
     };
     if let Some((u, p)) = &st.0.cfg.round_trip {
@@ -448,7 +467,9 @@ async fn get_composition(
     }
     match st.core().store.get(&event) {
         Some(c) => Json(c.clone()).into_response(),
-        None => sm1_error(ApiError::not_found(format!("No composition for event {event}"))),
+        None => sm1_error(ApiError::not_found(format!(
+            "No composition for event {event}"
+        ))),
     }
 }
 

@@ -59,7 +59,10 @@ pub enum ConferenceEvent {
     /// Stop the mixer of this composition (snapshot with state `terminating`).
     CompositionDeleted(Composition),
     /// A mixer state change (`inservice`, `composing`, `disconnected`).
-    CompositionState { event: String, state: String },
+    CompositionState {
+        event: String,
+        state: String,
+    },
     /// The conference list or presenter of a room changed: feed `set_participants` /
     /// `set_presenter` of the mixer whose final path is `room`.
     ConferenceChanged {
