@@ -25,7 +25,11 @@ impl From<ConfigError> for CommandError {
     fn from(e: ConfigError) -> Self {
         tracing::warn!("command failed: {e}");
         let fields = e.field_errors().cloned().unwrap_or_default();
-        let message = if fields.is_empty() { e.to_string() } else { "Please fix the highlighted fields.".into() };
+        let message = if fields.is_empty() {
+            e.to_string()
+        } else {
+            "Please fix the highlighted fields.".into()
+        };
         Self { message, fields }
     }
 }
@@ -124,7 +128,11 @@ pub fn get_snapshot(state: State<'_, AppState>) -> Snapshot {
         settings: store.status(),
         kinds: red5_config::KINDS
             .iter()
-            .map(|&(key, label)| KindOption { key, label, creatable: key != "builtIn" })
+            .map(|&(key, label)| KindOption {
+                key,
+                label,
+                creatable: key != "builtIn",
+            })
             .collect(),
     }
 }
@@ -202,6 +210,11 @@ pub fn acknowledge_settings_problem<R: Runtime>(
     let mut store = state.store();
     store.acknowledge_problem();
     let status = store.status();
-    emit(&app, BackendEvent::SettingsStatus { status: status.clone() });
+    emit(
+        &app,
+        BackendEvent::SettingsStatus {
+            status: status.clone(),
+        },
+    );
     status
 }

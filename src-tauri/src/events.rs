@@ -26,11 +26,17 @@ pub enum ConnectionState {
 pub enum BackendEvent {
     /// The profile list or the active profile changed.
     #[serde(rename_all = "camelCase")]
-    ProfilesChanged { profiles: Vec<ProfileView>, active_profile_id: String },
+    ProfilesChanged {
+        profiles: Vec<ProfileView>,
+        active_profile_id: String,
+    },
     /// The settings file status changed (a problem appeared or was acknowledged).
     SettingsStatus { status: SettingsStatus },
     /// The connection state of the active session changed.
-    Connection { state: ConnectionState, detail: Option<String> },
+    Connection {
+        state: ConnectionState,
+        detail: Option<String>,
+    },
 }
 
 /// Sends an event to every window. A closed window is not an error worth failing a command for.

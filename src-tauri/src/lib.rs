@@ -12,19 +12,24 @@ pub use events::{BackendEvent, ConnectionState, EVENT_NAME};
 pub use state::AppState;
 
 /// Registers state and every command on a builder (the real one in `main`, the mock one in tests).
-pub fn builder<R: tauri::Runtime>(builder: tauri::Builder<R>, state: AppState) -> tauri::Builder<R> {
-    builder.manage(state).invoke_handler(tauri::generate_handler![
-        commands::app_info,
-        commands::get_snapshot,
-        commands::list_profiles,
-        commands::new_profile_form,
-        commands::validate_profile,
-        commands::save_profile,
-        commands::delete_profile,
-        commands::set_active_profile,
-        commands::settings_status,
-        commands::acknowledge_settings_problem,
-    ])
+pub fn builder<R: tauri::Runtime>(
+    builder: tauri::Builder<R>,
+    state: AppState,
+) -> tauri::Builder<R> {
+    builder
+        .manage(state)
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::get_snapshot,
+            commands::list_profiles,
+            commands::new_profile_form,
+            commands::validate_profile,
+            commands::save_profile,
+            commands::delete_profile,
+            commands::set_active_profile,
+            commands::settings_status,
+            commands::acknowledge_settings_problem,
+        ])
 }
 
 /// The app context from the root `tauri.conf.json` (assets from `ui/` are embedded at compile time).

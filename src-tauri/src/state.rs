@@ -18,7 +18,12 @@ impl AppState {
     /// Opens (or creates on first save) `settings.json` in `config_dir`.
     pub fn open(config_dir: PathBuf, log_dir: Option<PathBuf>) -> Self {
         let store = SettingsStore::open(&config_dir);
-        Self { store: Mutex::new(store), connection: Mutex::new(ConnectionState::Idle), config_dir, log_dir }
+        Self {
+            store: Mutex::new(store),
+            connection: Mutex::new(ConnectionState::Idle),
+            config_dir,
+            log_dir,
+        }
     }
 
     /// The store; a panic in another command must not lock the user out of their settings.

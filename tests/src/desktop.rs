@@ -16,7 +16,10 @@ use crate::webdriver::{Client, Session};
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     #[error("{tool} was not found. {hint}")]
-    MissingTool { tool: &'static str, hint: &'static str },
+    MissingTool {
+        tool: &'static str,
+        hint: &'static str,
+    },
     #[error("could not build the red5-desk binary:\n{0}")]
     Build(String),
     #[error("{what} failed to start: {detail}")]
@@ -31,7 +34,10 @@ pub type Result<T> = std::result::Result<T, HarnessError>;
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Where screenshots go: `$RED5_ARTIFACTS_DIR` or `<root>/artifacts`, plus a sub-folder per test.
@@ -44,10 +50,13 @@ pub fn artifacts_dir(test: &str) -> PathBuf {
 
 /// Finds `name` in `PATH` (or `~/.cargo/bin`, where `cargo install` puts tools).
 pub fn which(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
-    if let Some(home) = std::env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo"))
-    }) {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    {
         dirs.push(home.join("bin"));
     }
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
@@ -59,35 +68,78 @@ pub fn which(name: &str) -> Option<PathBuf> {
 /// asks cargo itself (a no-op when the binary is up to date, e.g. after `cargo build --workspace`).
 pub fn app_binary() -> Result<PathBuf> {
     // <target>/<profile>/deps/<this test>  →  <target>/<profile>
-    let exe = std::env::current_exe().map_err(|e| HarnessError::Io("locating the test binary", e))?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .ok_or_else(|| HarnessError::Build(format!("unexpected test binary location {}", exe.display())))?;
+    let exe =
+        std::env::current_exe().map_err(|e| HarnessError::Io("locating the test binary", e))?;
+    let profile_dir = exe.parent().and_then(Path::parent).ok_or_else(|| {
+        HarnessError::Build(format!("unexpected test binary location {}", exe.display()))
+    })?;
     let target_dir = profile_dir.parent().unwrap_or(profile_dir);
-    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    // Cargo gives test processes CARGO_PKG_*, CARGO_MANIFEST_* etc. Build scripts such as ring's
+    // watch those with rerun-if-env-changed, so passing them on would make this build and the outer
+    // `cargo test` rebuild each other's dependencies every time.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        let inherited_from_test = (k.starts_with("CARGO_")
+            && !matches!(&*k, "CARGO_HOME" | "CARGO_TARGET_DIR")
+            && !k.starts_with("CARGO_NET_")
+            && !k.starts_with("CARGO_REGISTRIES_")
+            && !k.starts_with("CARGO_HTTP_")
+            && !k.starts_with("CARGO_BUILD_"))
+            || matches!(&*k, "OUT_DIR" | "LD_LIBRARY_PATH" | "RUST_TEST_THREADS");
+        if inherited_from_test {
+            cmd.env_remove(&*k);
+        }
+    }
     cmd.current_dir(workspace_root())
-        .args(["build", "-p", "red5-desk", "--bin", "red5-desk", "--target-dir"])
+        .args([
+            "build",
+            "-p",
+            "red5-desk",
+            "--bin",
+            "red5-desk",
+            "--target-dir",
+        ])
         .arg(target_dir);
     if profile != "debug" {
-        cmd.args(["--profile", if profile == "release" { "release" } else { profile }]);
+        cmd.args([
+            "--profile",
+            if profile == "release" {
+                "release"
+            } else {
+                profile
+            },
+        ]);
     }
-    let out = cmd.output().map_err(|e| HarnessError::Io("running cargo build", e))?;
+    let out = cmd
+        .output()
+        .map_err(|e| HarnessError::Io("running cargo build", e))?;
     if !out.status.success() {
-        return Err(HarnessError::Build(String::from_utf8_lossy(&out.stderr).into_owned()));
+        return Err(HarnessError::Build(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
     }
     let bin = profile_dir.join(format!("red5-desk{}", std::env::consts::EXE_SUFFIX));
     if !bin.is_file() {
-        return Err(HarnessError::Build(format!("cargo succeeded but {} does not exist", bin.display())));
+        return Err(HarnessError::Build(format!(
+            "cargo succeeded but {} does not exist",
+            bin.display()
+        )));
     }
     Ok(bin)
 }
 
 fn free_port() -> Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| HarnessError::Io("finding a free port", e))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| HarnessError::Io("finding a free port", e))
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| HarnessError::Io("finding a free port", e))?;
+    l.local_addr()
+        .map(|a| a.port())
+        .map_err(|e| HarnessError::Io("finding a free port", e))
 }
 
 /// A child process that is killed when dropped, with its output collected for error messages.
@@ -98,16 +150,33 @@ struct Proc {
 
 impl Proc {
     fn spawn(what: &'static str, mut cmd: Command) -> Result<Self> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| HarnessError::Start { what, detail: e.to_string() })?;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| HarnessError::Start {
+            what,
+            detail: e.to_string(),
+        })?;
         let output = Arc::new(Mutex::new(String::new()));
-        for stream in [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)]
-            .into_iter()
-            .flatten()
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
         {
             let out = output.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(std::result::Result::ok) {
+                for line in BufReader::new(stream)
+                    .lines()
+                    .map_while(std::result::Result::ok)
+                {
                     if let Ok(mut o) = out.lock() {
                         o.push_str(&line);
                         o.push('\n');
@@ -147,7 +216,10 @@ impl Display {
 
     pub fn acquire() -> Result<Self> {
         if let Some(d) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) {
-            return Ok(Self { name: d, _xvfb: None });
+            return Ok(Self {
+                name: d,
+                _xvfb: None,
+            });
         }
         let xvfb = which("Xvfb").ok_or(HarnessError::MissingTool {
             tool: "Xvfb",
@@ -156,17 +228,23 @@ impl Display {
         // Pick a display number nobody uses; if Xvfb loses a race for it, try the next one.
         let start = 100 + (std::process::id() % 400);
         for n in start..start + 20 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            {
                 continue;
             }
             let mut cmd = Command::new(&xvfb);
-            cmd.arg(format!(":{n}")).args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"]);
+            cmd.arg(format!(":{n}"))
+                .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"]);
             let mut p = Proc::spawn("Xvfb", cmd)?;
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
                 if socket.exists() {
-                    return Ok(Self { name: format!(":{n}"), _xvfb: Some(p) });
+                    return Ok(Self {
+                        name: format!(":{n}"),
+                        _xvfb: Some(p),
+                    });
                 }
                 if p.exited().is_some() {
                     break;
@@ -174,7 +252,10 @@ impl Display {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        Err(HarnessError::Start { what: "Xvfb", detail: "no free display between :100 and :520".into() })
+        Err(HarnessError::Start {
+            what: "Xvfb",
+            detail: "no free display between :100 and :520".into(),
+        })
     }
 }
 
@@ -215,46 +296,67 @@ impl Desktop {
             .tempdir()
             .map_err(|e| HarnessError::Io("creating the temp dir", e))?;
         for d in ["config", "logs", "data", "cache", "xdg-config"] {
-            std::fs::create_dir_all(root.path().join(d)).map_err(|e| HarnessError::Io("creating temp dirs", e))?;
+            std::fs::create_dir_all(root.path().join(d))
+                .map_err(|e| HarnessError::Io("creating temp dirs", e))?;
         }
 
         let port = free_port()?;
         let native_port = free_port()?;
         let mut cmd = Command::new(tauri_driver);
-        cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .arg("--native-driver")
-            .arg(&native)
-            // Inherited by WebKitWebDriver and the app it launches.
-            .env("DISPLAY", display.name())
-            .env("RED5_DESK_CONFIG_DIR", root.path().join("config"))
-            .env("RED5_DESK_LOG_DIR", root.path().join("logs"))
-            .env("XDG_DATA_HOME", root.path().join("data"))
-            .env("XDG_CACHE_HOME", root.path().join("cache"))
-            .env("XDG_CONFIG_HOME", root.path().join("xdg-config"))
-            .env_remove("WAYLAND_DISPLAY")
-            .env("GDK_BACKEND", "x11")
-            .env("NO_AT_BRIDGE", "1");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+        ])
+        .arg("--native-driver")
+        .arg(&native)
+        // Inherited by WebKitWebDriver and the app it launches.
+        .env("DISPLAY", display.name())
+        .env("RED5_DESK_CONFIG_DIR", root.path().join("config"))
+        .env("RED5_DESK_LOG_DIR", root.path().join("logs"))
+        .env("XDG_DATA_HOME", root.path().join("data"))
+        .env("XDG_CACHE_HOME", root.path().join("cache"))
+        .env("XDG_CONFIG_HOME", root.path().join("xdg-config"))
+        .env_remove("WAYLAND_DISPLAY")
+        .env("GDK_BACKEND", "x11")
+        .env("NO_AT_BRIDGE", "1");
         let mut driver = Proc::spawn("tauri-driver", cmd)?;
         let client = Client::new(port);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !client.is_up() {
             if let Some(status) = driver.exited() {
-                return Err(HarnessError::Start { what: "tauri-driver", detail: format!("exited with {status}:\n{}", driver.output()) });
+                return Err(HarnessError::Start {
+                    what: "tauri-driver",
+                    detail: format!("exited with {status}:\n{}", driver.output()),
+                });
             }
             if Instant::now() > deadline {
-                return Err(HarnessError::Start { what: "tauri-driver", detail: format!("no answer on port {port} within 30 s:\n{}", driver.output()) });
+                return Err(HarnessError::Start {
+                    what: "tauri-driver",
+                    detail: format!("no answer on port {port} within 30 s:\n{}", driver.output()),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Self { driver, client, app, root, _display: display })
+        Ok(Self {
+            driver,
+            client,
+            app,
+            root,
+            _display: display,
+        })
     }
 
     /// Launches the app in a new WebDriver session and waits until the UI has loaded its state.
     pub fn launch(&self) -> Result<Session> {
-        let s = self.client.new_session(&self.app).map_err(|e| HarnessError::Start {
-            what: "the Red5 Desk window",
-            detail: format!("{e}\n--- tauri-driver output ---\n{}", self.driver.output()),
-        })?;
+        let s = self
+            .client
+            .new_session(&self.app)
+            .map_err(|e| HarnessError::Start {
+                what: "the Red5 Desk window",
+                detail: format!("{e}\n--- tauri-driver output ---\n{}", self.driver.output()),
+            })?;
         s.wait_until(
             "the UI to load its snapshot",
             "document.body && document.body.dataset.ready",

@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 /// W3C element reference key.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52f-4920c40e1d5c";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// WebDriver special keys (W3C §17.4.2).
 pub mod keys {
@@ -26,7 +26,11 @@ pub enum WdError {
     #[error("HTTP request to the WebDriver server failed: {0}")]
     Http(String),
     #[error("WebDriver error {status} {error}: {message}")]
-    Driver { status: u16, error: String, message: String },
+    Driver {
+        status: u16,
+        error: String,
+        message: String,
+    },
     #[error("unexpected WebDriver reply: {0}")]
     Protocol(String),
     #[error("timed out after {0:?} waiting for {1}")]
@@ -48,7 +52,10 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(120)))
             .build()
             .into();
-        Self { base: format!("http://127.0.0.1:{port}"), agent }
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            agent,
+        }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
@@ -99,7 +106,10 @@ impl Client {
             .as_str()
             .ok_or_else(|| WdError::Protocol(format!("no sessionId in {v}")))?
             .to_owned();
-        let s = Session { client: self.clone(), id };
+        let s = Session {
+            client: self.clone(),
+            id,
+        };
         // Element lookups wait up to 5 s on the driver side for the element to appear.
         s.post("/timeouts", json!({ "implicit": 5000, "script": 30000 }))?;
         Ok(s)
@@ -119,11 +129,13 @@ pub struct Element<'s> {
 
 impl Session {
     fn post(&self, path: &str, body: Value) -> Result<Value> {
-        self.client.call("POST", &format!("/session/{}{path}", self.id), Some(body))
+        self.client
+            .call("POST", &format!("/session/{}{path}", self.id), Some(body))
     }
 
     fn get(&self, path: &str) -> Result<Value> {
-        self.client.call("GET", &format!("/session/{}{path}", self.id), None)
+        self.client
+            .call("GET", &format!("/session/{}{path}", self.id), None)
     }
 
     pub fn title(&self) -> Result<String> {
@@ -136,7 +148,10 @@ impl Session {
     }
 
     pub fn find_all(&self, css: &str) -> Result<Vec<Element<'_>>> {
-        let v = self.post("/elements", json!({ "using": "css selector", "value": css }))?;
+        let v = self.post(
+            "/elements",
+            json!({ "using": "css selector", "value": css }),
+        )?;
         v.as_array()
             .ok_or_else(|| WdError::Protocol(format!("expected an array, got {v}")))?
             .iter()
@@ -148,7 +163,10 @@ impl Session {
         let id = v[ELEMENT_KEY]
             .as_str()
             .ok_or_else(|| WdError::Protocol(format!("not an element reference: {v}")))?;
-        Ok(Element { session: self, id: id.to_owned() })
+        Ok(Element {
+            session: self,
+            id: id.to_owned(),
+        })
     }
 
     /// Runs a synchronous script (`return …;`) in the page.
@@ -174,16 +192,32 @@ impl Session {
                 return Ok(v);
             }
             if Instant::now() >= deadline {
-                return Err(WdError::Timeout(timeout, format!("{what} (`{expr}` was {v})")));
+                return Err(WdError::Timeout(
+                    timeout,
+                    format!("{what} (`{expr}` was {v})"),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// PNG of the window's web content.
+    /// Runs an async script; it finishes by calling `arguments[arguments.length - 1](value)`.
+    pub fn execute_async(&self, script: &str, args: Vec<Value>) -> Result<Value> {
+        self.post("/execute/async", json!({ "script": script, "args": args }))
+    }
+
+    /// PNG of the window's web content, after the page has painted its latest DOM changes
+    /// (WebKit's snapshot does not force a pending frame).
     pub fn screenshot(&self) -> Result<Vec<u8>> {
+        self.execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+            vec![],
+        )?;
         let v = self.get("/screenshot")?;
-        let b64 = v.as_str().ok_or_else(|| WdError::Protocol("screenshot is not a string".into()))?;
+        let b64 = v
+            .as_str()
+            .ok_or_else(|| WdError::Protocol("screenshot is not a string".into()))?;
         base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|e| WdError::Protocol(format!("screenshot base64: {e}")))
@@ -197,7 +231,9 @@ impl Session {
 
     /// Ends the session; tauri-driver closes the app.
     pub fn close(self) -> Result<()> {
-        self.client.call("DELETE", &format!("/session/{}", self.id), None).map(|_| ())
+        self.client
+            .call("DELETE", &format!("/session/{}", self.id), None)
+            .map(|_| ())
     }
 }
 
@@ -207,20 +243,36 @@ impl Element<'_> {
     }
 
     pub fn click(&self) -> Result<()> {
-        self.session.post(&self.path("/click"), json!({})).map(|_| ())
+        self.session
+            .post(&self.path("/click"), json!({}))
+            .map(|_| ())
     }
 
     pub fn clear(&self) -> Result<()> {
-        self.session.post(&self.path("/clear"), json!({})).map(|_| ())
+        self.session
+            .post(&self.path("/clear"), json!({}))
+            .map(|_| ())
     }
 
     /// Types into the element (it gets focus first). Special keys from [`keys`] may be mixed in.
     pub fn send_keys(&self, text: &str) -> Result<()> {
-        self.session.post(&self.path("/value"), json!({ "text": text })).map(|_| ())
+        self.session
+            .post(&self.path("/value"), json!({ "text": text }))
+            .map(|_| ())
     }
 
+    /// The rendered text (`innerText`). WebKitWebDriver's own "Get Element Text" returns "" for some
+    /// visible inline elements (e.g. a span inside a flex button), so this asks the page directly.
     pub fn text(&self) -> Result<String> {
-        Ok(self.session.get(&self.path("/text"))?.as_str().unwrap_or_default().to_owned())
+        let v = self
+            .session
+            .execute("return arguments[0].innerText;", vec![self.as_arg()])?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The element as a script argument.
+    pub fn as_arg(&self) -> Value {
+        json!({ ELEMENT_KEY: self.id })
     }
 
     /// A DOM property (`value`, `checked`, …) as JSON.
@@ -229,10 +281,18 @@ impl Element<'_> {
     }
 
     pub fn attribute(&self, name: &str) -> Result<Option<String>> {
-        Ok(self.session.get(&self.path(&format!("/attribute/{name}")))?.as_str().map(str::to_owned))
+        Ok(self
+            .session
+            .get(&self.path(&format!("/attribute/{name}")))?
+            .as_str()
+            .map(str::to_owned))
     }
 
     pub fn is_displayed(&self) -> Result<bool> {
-        Ok(self.session.get(&self.path("/displayed"))?.as_bool().unwrap_or(false))
+        Ok(self
+            .session
+            .get(&self.path("/displayed"))?
+            .as_bool()
+            .unwrap_or(false))
     }
 }

@@ -6,6 +6,7 @@ import { mountNav } from './nav.js';
 import { mountStatusBar } from './statusbar.js';
 import { mountBanner } from './banner.js';
 import { toast } from './toast.js';
+import { trackInputModality } from './focus.js';
 import { pane as participant } from './panes/participant.js';
 import { pane as host } from './panes/host.js';
 import { pane as presenter } from './panes/presenter.js';
@@ -15,6 +16,7 @@ import { pane as settings } from './panes/settings.js';
 const PANES = [participant, host, presenter, viewer, settings];
 
 async function start() {
+  trackInputModality();
   const store = createStore(initialState);
   // Debug aid for end-to-end tests and devtools: read-only view of the state.
   Object.defineProperty(window, 'red5Desk', { value: Object.freeze({ state: () => store.get() }) });

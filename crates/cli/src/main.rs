@@ -60,7 +60,9 @@ fn main() -> ExitCode {
     let mut opts = red5_config::logging::LogOptions::new("red5-desk-cli", None);
     opts.default_filter = filter.to_owned();
     // The CLI logs to stderr only; stdout stays clean for tables and JSON.
-    let _guard = red5_config::logging::init(&opts).map_err(|e| eprintln!("red5-desk-cli: {e}")).ok();
+    let _guard = red5_config::logging::init(&opts)
+        .map_err(|e| eprintln!("red5-desk-cli: {e}"))
+        .ok();
 
     match run(cli) {
         Ok(code) => code,
@@ -96,9 +98,20 @@ mod tests {
 
     #[test]
     fn parses_global_options_after_the_subcommand() {
-        let c = Cli::try_parse_from(["red5-desk-cli", "profiles", "--json", "--config-dir", "/x", "-vv"]).unwrap();
+        let c = Cli::try_parse_from([
+            "red5-desk-cli",
+            "profiles",
+            "--json",
+            "--config-dir",
+            "/x",
+            "-vv",
+        ])
+        .unwrap();
         assert_eq!(c.config_dir.as_deref(), Some(std::path::Path::new("/x")));
         assert_eq!(c.verbose, 2);
-        assert!(matches!(c.command, Command::Profiles(cmd::profiles::Args { json: true })));
+        assert!(matches!(
+            c.command,
+            Command::Profiles(cmd::profiles::Args { json: true })
+        ));
     }
 }

@@ -31,7 +31,13 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn pads_columns() {
-        let t = super::render(&["A", "NAME"], &[vec!["*".into(), "Built-in".into()], vec!["".into(), "x".into()]]);
+        let t = super::render(
+            &["A", "NAME"],
+            &[
+                vec!["*".into(), "Built-in".into()],
+                vec!["".into(), "x".into()],
+            ],
+        );
         assert_eq!(t, "A  NAME\n*  Built-in\n   x\n");
     }
 }

@@ -22,11 +22,20 @@ fn help_lists_the_subcommands() {
     let o = cli(&["--help"], dir.path());
     assert!(o.status.success());
     let text = stdout(&o);
-    for needle in ["Usage: red5-desk-cli", "devices", "profiles", "--config-dir", "--verbose"] {
+    for needle in [
+        "Usage: red5-desk-cli",
+        "devices",
+        "profiles",
+        "--config-dir",
+        "--verbose",
+    ] {
         assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
     }
     let o = cli(&["--version"], dir.path());
-    assert_eq!(stdout(&o).trim(), format!("red5-desk-cli {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        stdout(&o).trim(),
+        format!("red5-desk-cli {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -46,7 +55,10 @@ fn profiles_on_a_fresh_install_shows_the_built_in_server() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[1].starts_with("*  Built-in local server"), "{text}");
-    assert!(!dir.path().join("settings.json").exists(), "listing must not write settings");
+    assert!(
+        !dir.path().join("settings.json").exists(),
+        "listing must not write settings"
+    );
 }
 
 #[test]
@@ -66,7 +78,11 @@ fn profiles_lists_saved_profiles_and_masks_secrets_in_json() {
 
     let o = cli(&["profiles"], dir.path());
     let text = stdout(&o);
-    assert!(text.lines().any(|l| l.starts_with("*  Prod SM2") && l.contains("Stream Manager 2.0")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("*  Prod SM2") && l.contains("Stream Manager 2.0")),
+        "{text}"
+    );
     assert!(text.contains("https://sm.example.com:443/live"));
     assert!(!text.contains("cli-secret-1"));
 
@@ -87,7 +103,10 @@ fn profiles_reports_a_corrupt_settings_file() {
     let o = cli(&["profiles"], dir.path());
     assert!(o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("warning: The settings file was damaged"), "{err}");
+    assert!(
+        err.contains("warning: The settings file was damaged"),
+        "{err}"
+    );
     assert!(stdout(&o).contains("Built-in local server"));
 }
 
@@ -96,7 +115,11 @@ fn devices_lists_every_kind_or_says_none_found() {
     let dir = tempfile::tempdir().unwrap();
     let o = cli(&["devices"], dir.path());
     let text = stdout(&o);
-    assert!(o.status.success(), "{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let mut current = None;
     let mut seen = Vec::new();
     let mut entries = 0;
@@ -117,6 +140,11 @@ fn devices_lists_every_kind_or_says_none_found() {
 
     let o = cli(&["devices", "--json"], dir.path());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let kinds: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["cameras", "microphones", "speakers"]);
 }

@@ -1,7 +1,7 @@
 // Settings: server profiles (list + editor) and where settings and logs are stored.
 // Rust owns the model: defaults come from `new_profile_form`, validation from `validate_profile` /
 // `save_profile` as a field → message map that is shown inline under each field.
-import { h, $, $$ } from '../dom.js';
+import { h, $, $$, replaceChildren } from '../dom.js';
 import { icon } from '../icons.js';
 import { invoke } from '../backend.js';
 import { paneSection } from './common.js';
@@ -458,7 +458,8 @@ function createEditor(ui, store) {
     const s = store.get();
     const isNew = selectedId === null;
     const isActive = selectedId === s.activeProfileId;
-    box.replaceChildren(
+    replaceChildren(
+      box,
       h('button', { id: 'pf-save', type: 'submit', class: 'btn btn-primary', 'aria-keyshortcuts': 'Control+S' }, isNew ? 'Create profile' : 'Save'),
       h('button', { id: 'pf-revert', type: 'button', class: 'btn', onclick: revert }, isNew ? 'Cancel' : 'Revert'),
       h('span', { class: 'spacer' }),

@@ -28,8 +28,16 @@ pub struct Section {
 impl Section {
     fn from_result(kind: &'static str, r: Result<Vec<DeviceInfo>, MediaError>) -> Self {
         match r {
-            Ok(devices) => Self { kind, devices, error: None },
-            Err(e) => Self { kind, devices: Vec::new(), error: Some(e.to_string()) },
+            Ok(devices) => Self {
+                kind,
+                devices,
+                error: None,
+            },
+            Err(e) => Self {
+                kind,
+                devices: Vec::new(),
+                error: Some(e.to_string()),
+            },
         }
     }
 }
@@ -47,7 +55,11 @@ pub fn run(_ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode
         out.write_all(render(&sections).as_bytes())?;
     }
     // Failing to list one kind is worth a non-zero exit only if nothing could be listed at all.
-    Ok(if sections.iter().all(|s| s.error.is_some()) { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if sections.iter().all(|s| s.error.is_some()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn render(sections: &[Section]) -> String {
@@ -61,7 +73,9 @@ pub fn render(sections: &[Section]) -> String {
         s += &format!("{title}:\n");
         match &sec.error {
             Some(e) => s += &format!("  could not list {}: {e}\n", sec.kind),
-            None if sec.devices.is_empty() => s += &format!("  none found (no {} available)\n", sec.kind),
+            None if sec.devices.is_empty() => {
+                s += &format!("  none found (no {} available)\n", sec.kind)
+            }
             None => {
                 for d in &sec.devices {
                     let mark = if d.is_default { "*" } else { " " };
@@ -81,7 +95,11 @@ mod tests {
     #[test]
     fn renders_devices_none_found_and_errors() {
         let secs = [
-            Section { kind: "cameras", devices: vec![], error: None },
+            Section {
+                kind: "cameras",
+                devices: vec![],
+                error: None,
+            },
             Section {
                 kind: "microphones",
                 devices: vec![DeviceInfo {
@@ -95,9 +113,18 @@ mod tests {
             Section::from_result("speakers", Err(MediaError::SoundSystem("no ALSA".into()))),
         ];
         let text = render(&secs);
-        assert!(text.contains("Cameras:\n  none found (no cameras available)\n"), "{text}");
-        assert!(text.contains("Microphones:\n  * Default Audio Device  [alsa:default]\n"), "{text}");
+        assert!(
+            text.contains("Cameras:\n  none found (no cameras available)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Microphones:\n  * Default Audio Device  [alsa:default]\n"),
+            "{text}"
+        );
         assert!(text.starts_with("Cameras:"));
-        assert!(text.contains("Speakers:\n  could not list speakers: "), "{text}");
+        assert!(
+            text.contains("Speakers:\n  could not list speakers: "),
+            "{text}"
+        );
     }
 }

@@ -16,7 +16,13 @@ pub struct Args {
 }
 
 /// Keys whose values are secrets in the stored profile JSON.
-const SECRET_KEYS: [&str; 5] = ["password", "token", "adminPassword", "accessToken", "credential"];
+const SECRET_KEYS: [&str; 5] = [
+    "password",
+    "token",
+    "adminPassword",
+    "accessToken",
+    "credential",
+];
 
 pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode, CliError> {
     let store = SettingsStore::open(&ctx.config_dir);
@@ -50,7 +56,11 @@ pub fn render(profiles: &[ServerProfile], active: &str) -> String {
         .iter()
         .map(|p| {
             vec![
-                if p.id == active { "*".into() } else { String::new() },
+                if p.id == active {
+                    "*".into()
+                } else {
+                    String::new()
+                },
                 p.name.clone(),
                 p.kind.label().to_owned(),
                 p.endpoint_summary(),
