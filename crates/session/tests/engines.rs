@@ -177,6 +177,24 @@ async fn media_round_trip_codec(
         matches!(e, SubscriberEvent::Started)
     })
     .await;
+    until(&mut sev, "first frame", |e| {
+        matches!(
+            e,
+            SubscriberEvent::FirstFrame {
+                width: 320,
+                height: 240
+            }
+        )
+    })
+    .await;
+    // The local preview and the mic meter work while publishing.
+    tokio::time::timeout(DEADLINE, async {
+        while publisher.preview().is_none() || publisher.mic_level().rms < 0.1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("preview frame and mic level");
     let mut frames = sub.take_video_frames().unwrap();
     check_frames(&mut frames, 15, PatternColor::Red).await;
     check_tone(&sub, 440.0).await;
@@ -607,6 +625,59 @@ async fn ws_metadata_before_and_after_the_transport_switch() {
             "{got:?}"
         );
     }
+    sub.stop().await;
+    publisher.stop().await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn publishes_from_y4m_and_wav_files() {
+    use red5_media::source::AudioSource;
+    let dir = tempfile::tempdir().unwrap();
+    let y4m = dir.path().join("clip.y4m");
+    let wav = dir.path().join("tone.wav");
+    let pattern = red5_media::synthetic::TestPattern::new(320, 240, PatternColor::Magenta);
+    let mut w = red5_media::file::Y4mWriter::create(&y4m, 320, 240, 15).unwrap();
+    for n in 0..90 {
+        w.write(&pattern.render(n, 1_000_000 + u64::from(n) * 66_666))
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let mut tone = red5_media::synthetic::ToneSource::new(660.0, 0.5, 1, false).unwrap();
+    let mut pcm = Vec::new();
+    for _ in 0..100 {
+        pcm.extend(tone.next_frame().unwrap().samples);
+    }
+    red5_media::file::write_wav(&wav, &pcm, 48_000, 1).unwrap();
+
+    let s = server().await;
+    let base = s.base_url();
+    let mut cfg = pub_cfg(&base, Transport::WhipSm2, "file", "red", 440);
+    cfg.video.as_mut().unwrap().source = format!("file:{}", y4m.display());
+    cfg.audio.as_mut().unwrap().source = format!("file:{}", wav.display());
+    let (publisher, _pev) = start_publisher(cfg).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "file"))
+        .await
+        .unwrap();
+    until(&mut sev, "Subscribe.Start", |e| {
+        matches!(e, SubscriberEvent::Started)
+    })
+    .await;
+    let mut frames = sub.take_video_frames().unwrap();
+    let mut stamped = 0;
+    tokio::time::timeout(DEADLINE, async {
+        while stamped < 10 {
+            let f = frames.recv().await.unwrap();
+            if let Some(st) = read_stamp(&f.frame) {
+                assert!(st.frame_number < 90, "a frame of the file");
+                assert_eq!(detect_color(&f.frame), Some(PatternColor::Magenta));
+                stamped += 1;
+            }
+        }
+    })
+    .await
+    .expect("frames from the file");
+    check_tone(&sub, 660.0).await;
     sub.stop().await;
     publisher.stop().await;
     s.shutdown().await;
