@@ -572,10 +572,9 @@ fn validate_create(v: &Value) -> Result<(), String> {
     else {
         return Err("mixers must be a non-empty list".into());
     };
-    if !v
-        .get("digest")
+    if v.get("digest")
         .and_then(Value::as_str)
-        .is_some_and(|d| !d.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Err("digest (the Stream Manager access token) is required".into());
     }
@@ -595,10 +594,9 @@ fn validate_create(v: &Value) -> Result<(), String> {
             "exactly one mixer must have an empty destinationMixerName (found {finals})"
         ));
     }
-    if !v
-        .get("event")
+    if v.get("event")
         .and_then(Value::as_str)
-        .is_some_and(|e| !e.is_empty())
+        .is_none_or(str::is_empty)
     {
         return Err("event is required".into());
     }
