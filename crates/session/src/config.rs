@@ -81,6 +81,46 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint a saved server profile (red5-config) stands for, with its auth and ICE
+    /// servers. The built-in server serves the Stream Manager 2 proxy paths.
+    pub fn from_profile(
+        p: &red5_config::profile::ServerProfile,
+    ) -> (Endpoint, Vec<IceServerConfig>) {
+        use red5_config::profile::{ProfileKind, Transport as Sig};
+        let ws = p.transport == Sig::WsProxy;
+        let transport = match (&p.kind, ws) {
+            (ProfileKind::BuiltIn | ProfileKind::Sm2 { .. }, false) => Transport::WhipSm2,
+            (ProfileKind::BuiltIn | ProfileKind::Sm2 { .. }, true) => Transport::WsSm2,
+            // SM1 hosts WHProxy under the node-style path.
+            (ProfileKind::Sm1 { .. } | ProfileKind::Standalone, false) => Transport::WhipNode,
+            (ProfileKind::Sm1 { .. }, true) => Transport::WsSm1,
+            (ProfileKind::Standalone, true) => Transport::WsStandalone,
+        };
+        let mut ep = Endpoint::new(p.base_url(), transport, p.app.clone());
+        if let ProfileKind::Sm2 { node_group, .. } = &p.kind {
+            if !node_group.trim().is_empty() {
+                ep.node_group = node_group.clone();
+            }
+        }
+        if !p.auth.is_empty() {
+            ep.auth = Some(Auth {
+                username: p.auth.username.clone(),
+                password: p.auth.password.clone(),
+                token: p.auth.token.clone(),
+            });
+        }
+        let ice = p
+            .ice_servers
+            .iter()
+            .map(|s| IceServerConfig {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+            .collect();
+        (ep, ice)
+    }
+
     pub fn with_auth(mut self, auth: Auth) -> Self {
         self.auth = Some(auth);
         self
@@ -275,6 +315,54 @@ mod tests {
             ]
         );
         assert!(format!("{:?}", ep).contains("u") && !format!("{:?}", ep.auth).contains("\"p\""));
+    }
+
+    #[test]
+    fn profiles_map_to_the_right_signalling() {
+        use red5_config::profile::{ProfileKind, RoundTripAuth, ServerProfile, Transport as Sig};
+        let mut p = ServerProfile::built_in();
+        let (ep, ice) = Endpoint::from_profile(&p);
+        assert_eq!(
+            (ep.transport, ep.base_url.as_str(), ep.app.as_str()),
+            (Transport::WhipSm2, "http://127.0.0.1:5080", "live")
+        );
+        assert!(ep.auth.is_none() && ice.is_empty());
+        p.transport = Sig::WsProxy;
+        assert_eq!(Endpoint::from_profile(&p).0.transport, Transport::WsSm2);
+        p.kind = ProfileKind::Sm1 {
+            access_token: Secret::default(),
+        };
+        assert_eq!(Endpoint::from_profile(&p).0.transport, Transport::WsSm1);
+        p.kind = ProfileKind::Standalone;
+        assert_eq!(
+            Endpoint::from_profile(&p).0.transport,
+            Transport::WsStandalone
+        );
+        p.transport = Sig::WhipWhep;
+        assert_eq!(Endpoint::from_profile(&p).0.transport, Transport::WhipNode);
+        p.kind = ProfileKind::Sm2 {
+            node_group: "eu".into(),
+            region: None,
+            admin_user: String::new(),
+            admin_password: Secret::default(),
+        };
+        p.auth = RoundTripAuth {
+            username: "u".into(),
+            password: "p".into(),
+            token: Secret::default(),
+        };
+        let (ep, _) = Endpoint::from_profile(&p);
+        assert_eq!(
+            (ep.transport, ep.node_group.as_str()),
+            (Transport::WhipSm2, "eu")
+        );
+        assert_eq!(
+            ep.connection_params(),
+            vec![
+                ("username".into(), "u".into()),
+                ("password".into(), "p".into())
+            ]
+        );
     }
 
     #[test]
