@@ -347,14 +347,20 @@ async fn metadata_in_order_late_joiner_gets_latest_then_unpublish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn server_restart_on_same_port_publisher_and_subscriber_resume() {
+    restart_case(Transport::WhipSm2, "phoenix").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn server_restart_over_the_ws_proxy() {
+    restart_case(Transport::WsSm2, "phoenix-ws").await;
+}
+
+async fn restart_case(t: Transport, stream: &str) {
     let s = server().await;
     let port = s.addr().port();
     let base = s.base_url();
-    let (publisher, mut pev) =
-        start_publisher(pub_cfg(&base, Transport::WhipSm2, "phoenix", "blue", 440)).await;
-    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, Transport::WhipSm2, "phoenix"))
-        .await
-        .unwrap();
+    let (publisher, mut pev) = start_publisher(pub_cfg(&base, t, stream, "blue", 440)).await;
+    let (sub, mut sev) = Subscriber::start(sub_cfg(&base, t, stream)).await.unwrap();
     until(&mut sev, "Subscribe.Start", |e| {
         matches!(e, SubscriberEvent::Started)
     })
