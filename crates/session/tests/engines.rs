@@ -688,3 +688,42 @@ async fn publishes_from_y4m_and_wav_files() {
     publisher.stop().await;
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gives_up_with_a_clear_failure_when_the_server_stays_away() {
+    let s = server().await;
+    let mut cfg = pub_cfg(&s.base_url(), Transport::WhipSm2, "gone", "red", 440);
+    // A short policy keeps the test quick; the shape is the product's (see reconnect.rs).
+    cfg.reconnect = red5_session::ReconnectPolicy {
+        first_delay: Duration::from_millis(50),
+        factor: 2,
+        max_delay: Duration::from_millis(200),
+        max_attempts: 3,
+    };
+    let (publisher, mut pev) = start_publisher(cfg).await;
+    s.shutdown().await;
+    for n in 1..=3 {
+        let e = until(&mut pev, "a reconnect attempt", |e| {
+            matches!(e, PublisherEvent::Reconnecting { .. })
+        })
+        .await;
+        assert!(
+            matches!(e, PublisherEvent::Reconnecting { attempt, of: 3, .. } if attempt == n),
+            "{e:?}"
+        );
+    }
+    let e = until(&mut pev, "the final failure", |e| {
+        matches!(e, PublisherEvent::Failed { .. })
+    })
+    .await;
+    let PublisherEvent::Failed { error } = e else {
+        unreachable!()
+    };
+    assert!(
+        error
+            .to_string()
+            .starts_with("could not reconnect after 3 attempts"),
+        "{error}"
+    );
+    assert_eq!(publisher.state(), SessionState::Failed);
+}
