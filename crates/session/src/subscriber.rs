@@ -151,6 +151,7 @@ pub enum SubscriberEvent {
 enum Cmd {
     Volume(f32),
     Mute(bool),
+    Keyframe,
     Stop(oneshot::Sender<()>),
 }
 
@@ -215,6 +216,7 @@ impl Subscriber {
             video_tx: vtx,
             audio_tap: atx,
             play,
+            pli: None,
         };
         tokio::spawn(engine.run());
         Ok((
@@ -247,6 +249,11 @@ impl Subscriber {
 
     pub fn set_muted(&self, muted: bool) -> Result<()> {
         self.cmd.send(Cmd::Mute(muted)).map_err(|_| Error::Closed)
+    }
+
+    /// Ask the publisher for a key frame (RTCP PLI through the server), e.g. after a glitch.
+    pub fn request_keyframe(&self) -> Result<()> {
+        self.cmd.send(Cmd::Keyframe).map_err(|_| Error::Closed)
     }
 
     pub fn stats(&self) -> StatsSnapshot {
@@ -356,6 +363,8 @@ struct Engine {
     video_tx: mpsc::Sender<DecodedVideo>,
     audio_tap: mpsc::Sender<AudioFrame>,
     play: std::sync::mpsc::Sender<PlayCmd>,
+    /// Sends a PLI on the current video track.
+    pli: Option<mpsc::UnboundedSender<()>>,
 }
 
 impl Engine {
@@ -423,6 +432,11 @@ impl Engine {
         match c {
             Cmd::Volume(v) => drop(self.play.send(PlayCmd::Volume(v))),
             Cmd::Mute(m) => drop(self.play.send(PlayCmd::Mute(m))),
+            Cmd::Keyframe => {
+                if let Some(tx) = &self.pli {
+                    let _ = tx.send(());
+                }
+            }
             Cmd::Stop(_) => {}
         }
     }
@@ -631,6 +645,7 @@ impl Engine {
         if kind == RtpCodecKind::Video {
             // The codec is known once the first packet arrives (its payload type).
             let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
+            self.pli = Some(pli_tx.clone());
             let t = track.clone();
             tokio::spawn(async move {
                 while pli_rx.recv().await.is_some() {

@@ -198,11 +198,26 @@ async fn media_round_trip_codec(
     let mut frames = sub.take_video_frames().unwrap();
     check_frames(&mut frames, 15, PatternColor::Red).await;
     check_tone(&sub, 440.0).await;
-    // The server asked the publisher for a key frame for the new viewer (PLI/FIR reached us).
-    until(&mut pev, "a key-frame request", |e| {
-        matches!(e, PublisherEvent::KeyframeRequested)
+    // A viewer's key-frame request (RTCP PLI) goes through the server to the publisher, whose
+    // encoder is told (asked again until it arrives: the server rate-limits PLIs).
+    tokio::time::timeout(DEADLINE, async {
+        loop {
+            sub.request_keyframe().unwrap();
+            let got = tokio::time::timeout(Duration::from_millis(500), async {
+                loop {
+                    if let Some(PublisherEvent::KeyframeRequested) = pev.recv().await {
+                        return;
+                    }
+                }
+            })
+            .await;
+            if got.is_ok() {
+                break;
+            }
+        }
     })
-    .await;
+    .await
+    .expect("the PLI reached the publisher");
     // Stats are computed every second from real traffic.
     let st = until(
         &mut sev,
