@@ -8,11 +8,13 @@
 pub mod backend;
 pub mod compositions;
 pub mod http;
+pub mod mixers;
 
 use red5_signal::rest::sm1::Composition;
 
 pub use compositions::BrewEntry;
 pub use http::{router, standalone_router, with_backend_ws, ConferenceConfig, ConferenceState};
+pub use mixers::{MixerHost, MixerSink};
 
 /// An HTTP-style failure of the control plane (SM1 answers it as
 /// `{"errorMessage":…,"timestamp":…}`, SM2 as `{"error":…}`, the backend WS as `error`).

@@ -1,0 +1,185 @@
+//! Runs one red5-mixer [`MixerThread`] per composition, following the conference events:
+//! created → spawn (state `inservice`), first encoded composite → `composing`, conference list
+//! changes → participants/presenter, deleted → stop. Media in via [`MixerHost::push_video`] /
+//! [`MixerHost::push_audio`] (decoded frames of `<room>/<stream>`), media out via a
+//! [`MixerSink`] that the SFU wiring implements (publish `<app>/<room>/<room>`, mix-minus).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use red5_media::frame::{AudioFrame, VideoFrame};
+use red5_mixer::{AudioOutput, MixerConfig, MixerEvent, MixerThread, VideoOutput};
+use red5_signal::rest::sm1::Composition;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+
+use super::backend::{base_room, split_guid};
+use super::compositions::{final_mixer_path, CompositionStore};
+use super::{ConferenceEvent, ConferenceState};
+
+/// Where the mixer outputs go (called on the mixer thread: keep it short, hand off to the SFU).
+pub trait MixerSink: Send + Sync + 'static {
+    /// A composite frame for `output_guid` (`<path>/<streamName>` of the final mixer).
+    fn video(&self, output_guid: &str, v: &VideoOutput);
+    /// A 20 ms audio step: `full_mix` for viewers of `output_guid`, per-participant mix-minus.
+    fn audio(&self, output_guid: &str, a: &AudioOutput);
+}
+
+struct Running {
+    thread: MixerThread,
+    /// Conference context (`live/room1`) whose list and streams feed this mixer.
+    room: String,
+}
+
+/// The mixers of one server.
+pub struct MixerHost {
+    state: ConferenceState,
+    sink: Arc<dyn MixerSink>,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+impl MixerHost {
+    /// Subscribes before returning (no composition created after this call is missed) and
+    /// drives the mixers from a tokio task until the state is dropped.
+    pub fn spawn(state: ConferenceState, sink: Arc<dyn MixerSink>) -> (Arc<Self>, JoinHandle<()>) {
+        let mut rx = state.subscribe();
+        let host = Arc::new(MixerHost {
+            state,
+            sink,
+            running: Mutex::new(HashMap::new()),
+        });
+        let h = host.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => h.handle(&ev),
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "mixer host lagged behind conference events")
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+            h.shutdown();
+        });
+        (host, task)
+    }
+
+    fn running(&self) -> MutexGuard<'_, HashMap<String, Running>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Events (compositions) with a live mixer.
+    pub fn events(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.running().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn handle(&self, ev: &ConferenceEvent) {
+        match ev {
+            ConferenceEvent::CompositionCreated(c) => self.start(c),
+            ConferenceEvent::CompositionDeleted(c) => {
+                if let Some(r) = self.running().remove(&c.event) {
+                    r.thread.stop();
+                }
+            }
+            ConferenceEvent::ConferenceChanged {
+                room,
+                streams,
+                presenter,
+            } => {
+                for r in self.running().values().filter(|r| r.room == *room) {
+                    r.thread.set_participants(streams.clone());
+                    r.thread.set_presenter(presenter.clone());
+                }
+            }
+            // Brew render trees → custom layouts are not mapped yet (CONFERENCE.md).
+            _ => {}
+        }
+    }
+
+    fn start(&self, c: &Composition) {
+        let (Some(room), Some(output)) = (final_mixer_path(c), CompositionStore::output_guid(c))
+        else {
+            return;
+        };
+        let Some(m) = c
+            .mixers
+            .iter()
+            .find(|m| m.destination_mixer_name.is_empty())
+        else {
+            return;
+        };
+        let config = MixerConfig::new(
+            m.width.unwrap_or(1280),
+            m.height.unwrap_or(720),
+            m.framerate.unwrap_or(30),
+            m.bitrate.unwrap_or(1500),
+        );
+        let (st, sink, event) = (self.state.clone(), self.sink.clone(), c.event.clone());
+        let spawned = MixerThread::spawn(config, move |ev| match ev {
+            MixerEvent::Video(v) => {
+                sink.video(&output, &v);
+                // Only a real encoded composite makes the composition `composing`.
+                if v.encoded.is_some() {
+                    st.mixer_emitted_frame(&event);
+                }
+            }
+            MixerEvent::Audio(a) => sink.audio(&output, &a),
+        });
+        match spawned {
+            Ok(thread) => {
+                let (streams, presenter) = self.state.conference(&room);
+                thread.set_participants(streams);
+                thread.set_presenter(presenter);
+                if let Some(old) = self
+                    .running()
+                    .insert(c.event.clone(), Running { thread, room })
+                {
+                    old.thread.stop();
+                }
+                self.state.mixer_started(&c.event);
+            }
+            Err(e) => {
+                tracing::warn!(event = %c.event, "the mixer did not start: {e}");
+                self.state.mixer_stopped(&c.event);
+            }
+        }
+    }
+
+    /// A decoded picture of `guid` (`<room>/<stream>`, or its waiting-room copy
+    /// `<room>_wr/<stream>` until the conference publish exists). `false` if no mixer takes it.
+    pub fn push_video(&self, guid: &str, frame: VideoFrame) -> bool {
+        let Some((ctx, name)) = split_guid(guid) else {
+            return false;
+        };
+        let room = base_room(ctx);
+        let running = self.running();
+        let mut took = false;
+        for r in running.values().filter(|r| r.room == room) {
+            took |= r.thread.push_video(name, frame.clone());
+        }
+        took
+    }
+
+    /// Decoded 48 kHz audio of `guid` (see [`MixerHost::push_video`]).
+    pub fn push_audio(&self, guid: &str, frame: AudioFrame) -> bool {
+        let Some((ctx, name)) = split_guid(guid) else {
+            return false;
+        };
+        let room = base_room(ctx);
+        let running = self.running();
+        let mut took = false;
+        for r in running.values().filter(|r| r.room == room) {
+            took |= r.thread.push_audio(name, frame.clone());
+        }
+        took
+    }
+
+    /// Stops every mixer (server shutdown; abort the task returned by `spawn` as well).
+    pub fn shutdown(&self) {
+        for (_, r) in self.running().drain() {
+            r.thread.stop();
+        }
+    }
+}
