@@ -159,3 +159,62 @@ async fn composing_needs_a_real_encoded_composite() {
     .expect("the mixer did not stop");
     assert!(state.with_store(|s| s.get("room1").is_none()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brew_mixer_runs_on_the_same_core() {
+    red5_signal::driver::tls::ensure_crypto_provider();
+    let state = ConferenceState::new(ConferenceConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = standalone_router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (vtx, mut vrx) = mpsc::unbounded_channel();
+    let (atx, _arx) = mpsc::unbounded_channel();
+    let (mixers, _task) = MixerHost::spawn(
+        state.clone(),
+        Arc::new(Collect {
+            video: vtx,
+            audio: atx,
+        }),
+    );
+    let sm2 = red5_signal::driver::rest::Sm2Client::new(base).unwrap();
+    sm2.set_token(red5_signal::Secret::new("jwt")).await;
+    let mut m = red5_signal::rest::sm2::BrewMixer::new("ev1", "live/mix1");
+    (m.width, m.height, m.frame_rate, m.bit_rate) = (320, 180, 15, 300_000);
+    sm2.create_mixer("default", &m).await.unwrap();
+    // The real mixer encodes the composite onto the Brew stream guid.
+    let (guid, _) = tokio::time::timeout(GUARD, vrx.recv())
+        .await
+        .expect("no composite from the Brew mixer")
+        .unwrap();
+    assert_eq!(guid, "live/mix1");
+    assert_eq!(mixers.events(), ["brew:ev1"]);
+
+    let tree = json!({"type":"CompositorNode","children":[
+        {"type":"VideoSourceNode","streamGuid":"live/a"},
+        {"type":"VideoSourceNode","streamGuid":"/live/b/"},
+        {"type":"VideoSourceNode","streamGuid":"live/a"}]});
+    assert_eq!(
+        red5_localsm::conference::mixers::render_tree_sources(std::slice::from_ref(&tree)),
+        ["live/a", "live/b"]
+    );
+    sm2.update_mixer("default", "ev1", &[tree]).await.unwrap();
+    // The update is applied by the host task: wait until a source is accepted.
+    tokio::time::timeout(GUARD, async {
+        while !mixers.push_video("live/b", VideoFrame::new(320, 180)) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the render tree never reached the mixer");
+    assert!(!mixers.push_video("live/zzz", VideoFrame::new(320, 180)));
+
+    sm2.delete_mixer("default", "ev1").await.unwrap();
+    tokio::time::timeout(GUARD, async {
+        while !mixers.events().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the Brew mixer did not stop");
+}

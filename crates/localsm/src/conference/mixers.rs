@@ -27,8 +27,38 @@ pub trait MixerSink: Send + Sync + 'static {
 
 struct Running {
     thread: MixerThread,
-    /// Conference context (`live/room1`) whose list and streams feed this mixer.
+    /// Conference context (`live/room1`) whose list and streams feed this mixer (empty for
+    /// a Brew mixer).
     room: String,
+    /// Brew: the `streamGuid`s of the render trees, which are also the participant ids.
+    sources: Vec<String>,
+}
+
+/// Every `streamGuid` string in the render trees, in tree order, without duplicates. (The
+/// node geometry is Brew's and not documented publicly: sources are tiled as a grid.)
+pub fn render_tree_sources(trees: &[serde_json::Value]) -> Vec<String> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(g) = m.get("streamGuid").and_then(serde_json::Value::as_str) {
+                    let g = g.trim_matches('/').to_owned();
+                    if !g.is_empty() && !out.contains(&g) {
+                        out.push(g);
+                    }
+                }
+                m.values().for_each(|c| walk(c, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|c| walk(c, out)),
+            _ => {}
+        }
+    }
+    let mut out = vec![];
+    trees.iter().for_each(|t| walk(t, &mut out));
+    out
+}
+
+fn brew_key(event_id: &str) -> String {
+    format!("brew:{event_id}")
 }
 
 /// The mixers of one server.
@@ -88,13 +118,29 @@ impl MixerHost {
                 streams,
                 presenter,
             } => {
-                for r in self.running().values().filter(|r| r.room == *room) {
+                for r in self
+                    .running()
+                    .values()
+                    .filter(|r| !r.room.is_empty() && r.room == *room)
+                {
                     r.thread.set_participants(streams.clone());
                     r.thread.set_presenter(presenter.clone());
                 }
             }
-            // Brew render trees → custom layouts are not mapped yet (CONFERENCE.md).
-            _ => {}
+            ConferenceEvent::BrewCreated(e) => self.start_brew(e),
+            ConferenceEvent::BrewUpdated(e) => {
+                let sources = render_tree_sources(&e.render_trees);
+                if let Some(r) = self.running().get_mut(&brew_key(&e.mixer.event_id)) {
+                    r.thread.set_participants(sources.clone());
+                    r.sources = sources;
+                }
+            }
+            ConferenceEvent::BrewDeleted(e) => {
+                if let Some(r) = self.running().remove(&brew_key(&e.mixer.event_id)) {
+                    r.thread.stop();
+                }
+            }
+            ConferenceEvent::CompositionState { .. } => {}
         }
     }
 
@@ -132,10 +178,14 @@ impl MixerHost {
                 let (streams, presenter) = self.state.conference(&room);
                 thread.set_participants(streams);
                 thread.set_presenter(presenter);
-                if let Some(old) = self
-                    .running()
-                    .insert(c.event.clone(), Running { thread, room })
-                {
+                if let Some(old) = self.running().insert(
+                    c.event.clone(),
+                    Running {
+                        thread,
+                        room,
+                        sources: vec![],
+                    },
+                ) {
                     old.thread.stop();
                 }
                 self.state.mixer_started(&c.event);
@@ -144,6 +194,36 @@ impl MixerHost {
                 tracing::warn!(event = %c.event, "the mixer did not start: {e}");
                 self.state.mixer_stopped(&c.event);
             }
+        }
+    }
+
+    fn start_brew(&self, e: &super::BrewEntry) {
+        let m = &e.mixer;
+        let mut config =
+            MixerConfig::new(m.width, m.height, m.frame_rate, (m.bit_rate / 1000).max(1));
+        config.layout = red5_mixer::LayoutKind::Grid;
+        let (sink, output) = (
+            self.sink.clone(),
+            m.stream_guid.trim_matches('/').to_owned(),
+        );
+        let spawned = MixerThread::spawn(config, move |ev| match ev {
+            MixerEvent::Video(v) => sink.video(&output, &v),
+            MixerEvent::Audio(a) => sink.audio(&output, &a),
+        });
+        match spawned {
+            Ok(thread) => {
+                let sources = render_tree_sources(&e.render_trees);
+                thread.set_participants(sources.clone());
+                let r = Running {
+                    thread,
+                    room: String::new(),
+                    sources,
+                };
+                if let Some(old) = self.running().insert(brew_key(&m.event_id), r) {
+                    old.thread.stop();
+                }
+            }
+            Err(err) => tracing::warn!(event = %m.event_id, "the Brew mixer did not start: {err}"),
         }
     }
 
@@ -156,8 +236,12 @@ impl MixerHost {
         let room = base_room(ctx);
         let running = self.running();
         let mut took = false;
-        for r in running.values().filter(|r| r.room == room) {
-            took |= r.thread.push_video(name, frame.clone());
+        for r in running.values() {
+            if !r.room.is_empty() && r.room == room {
+                took |= r.thread.push_video(name, frame.clone());
+            } else if r.sources.iter().any(|g| g == guid.trim_matches('/')) {
+                took |= r.thread.push_video(guid.trim_matches('/'), frame.clone());
+            }
         }
         took
     }
@@ -170,8 +254,12 @@ impl MixerHost {
         let room = base_room(ctx);
         let running = self.running();
         let mut took = false;
-        for r in running.values().filter(|r| r.room == room) {
-            took |= r.thread.push_audio(name, frame.clone());
+        for r in running.values() {
+            if !r.room.is_empty() && r.room == room {
+                took |= r.thread.push_audio(name, frame.clone());
+            } else if r.sources.iter().any(|g| g == guid.trim_matches('/')) {
+                took |= r.thread.push_audio(guid.trim_matches('/'), frame.clone());
+            }
         }
         took
     }
