@@ -722,3 +722,43 @@ async fn red5_signal_backend_driver_as_participant() {
     }
     conn.stop();
 }
+
+/// The wiring CONFERENCE.md prescribes: merge into a router that has its own fallback (the main
+/// server's `dispatch`), wrap with `with_backend_ws`. No merge panic; each side keeps its paths.
+#[tokio::test]
+async fn merges_into_a_fallback_router() {
+    red5_signal::driver::tls::ensure_crypto_provider();
+    let state = ConferenceState::new(ConferenceConfig::default());
+    let main = axum::Router::new()
+        .merge(red5_localsm::conference::router(state.clone()))
+        .fallback(|| async { "main server" });
+    let app = red5_localsm::conference::with_backend_ws(main, state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let body = http
+        .get(format!("http://{addr}/live/stream1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "main server");
+    let r = http
+        .get(format!("http://{addr}/streammanager/api/4.0/composition"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!([]));
+    let url = format!("ws://{addr}/?testbed=conference&room=live/room1&host=true");
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut s = Sock(ws);
+    assert_eq!(
+        s.kinds(4).await,
+        ["mixerRegions", "active", "conference", "activeCompositions"]
+    );
+    state.stream_published("live/room1/s1");
+    assert_eq!(s.next().await, active("live/room1", &["s1"]));
+}
