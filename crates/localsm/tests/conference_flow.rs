@@ -520,6 +520,24 @@ async fn sm1_composition_rest_join_provision_regions() {
 
     assert_eq!(sm1.mixer_regions().await.unwrap(), ["local"]);
     assert!(sm1.join("live", "room1", &Lookup::default()).await.is_err());
+    // A browser preflight for the provision POST.
+    let r = http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!(
+                "{}/streammanager/api/4.0/admin/event/meta/live/room1/room1",
+                srv.http
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("POST"));
     let r = http
         .get(format!(
             "{}/streammanager/api/4.0/event/live/room1/join",

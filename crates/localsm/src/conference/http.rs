@@ -252,7 +252,33 @@ pub fn router(state: ConferenceState) -> Router {
             "/as/v1/streams/mixer/{ng}/{id}",
             get(brew_get).put(brew_update).delete(brew_delete),
         )
+        .layer(middleware::from_fn(cors))
         .with_state(state)
+}
+
+/// Browser pages (testbeds, the official SDK) call these cross-origin with JSON bodies: answer
+/// preflights and allow any origin, as the main server does.
+async fn cors(req: Request, next: Next) -> Response {
+    let mut res = if req.method() == axum::http::Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            header::HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            header::HeaderValue::from_static("Content-Type, Authorization"),
+        );
+        r
+    } else {
+        next.run(req).await
+    };
+    res.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    res
 }
 
 /// Wraps `app` (typically the main server router after `.merge(router(..))`) so WebSocket
