@@ -4,6 +4,8 @@
 //! Screenshots go to `artifacts/ui_shell/`.
 //!
 //! These tests fail (they do not skip) when Xvfb, tauri-driver or WebKitWebDriver are missing.
+// The helpers below are test code too: a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Mutex;
 use std::time::Duration;

@@ -1,4 +1,6 @@
 //! Runs the real `red5-desk-cli` binary.
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use std::process::{Command, Output};
 
