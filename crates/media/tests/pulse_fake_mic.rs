@@ -167,8 +167,10 @@ fn cpal_captures_the_pulseaudio_sine_microphone_and_plays_back() {
     drop(monitor);
     let out_level = feeder.join().unwrap();
     let f = dominant_frequency(&channel(&rec, 1, 0), 48_000);
+    // Playback underruns on a loaded machine put gaps in the recorded tone and smear its peak by
+    // a few Hz (1009 Hz was seen under CI-like load); ±20 Hz still tells 1 kHz from anything else.
     assert!(
-        (f - 1000.0).abs() <= 5.0,
+        (f - 1000.0).abs() <= 20.0,
         "monitor dominant frequency {f} Hz"
     );
     assert!(out_level.peak > 0.1, "output level {out_level:?}");
