@@ -5,6 +5,10 @@ pub enum CliError {
     Config(#[from] red5_config::ConfigError),
     #[error("could not write the output: {0}")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Server(#[from] red5_localsm::LocalSmError),
+    #[error("could not start the async runtime: {0}")]
+    Runtime(std::io::Error),
     #[error("could not encode JSON output: {0}")]
     Json(#[from] serde_json::Error),
 }

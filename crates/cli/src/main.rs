@@ -19,7 +19,7 @@ pub use error::CliError;
 #[command(
     name = "red5-desk-cli",
     version,
-    about = "Red5 Desk from the command line: list devices and server profiles.",
+    about = "Red5 Desk from the command line: devices, server profiles and the built-in server.",
     long_about = "Red5 Desk from the command line. Uses the same settings as the desktop app \
                   (server profiles in the app-config directory) and the same device backends."
 )]
@@ -42,6 +42,8 @@ enum Command {
     Devices(cmd::devices::Args),
     /// List the server profiles (the active one is marked with *).
     Profiles(cmd::profiles::Args),
+    /// Run the built-in Red5-compatible Stream Manager (SM2, SM1, node) on loopback.
+    LocalServer(cmd::local_server::Args),
 }
 
 /// What every subcommand may need.
@@ -83,6 +85,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Devices(a) => cmd::devices::run(&ctx, &a, &mut out),
         Command::Profiles(a) => cmd::profiles::run(&ctx, &a, &mut out),
+        Command::LocalServer(a) => cmd::local_server::run(&ctx, &a, &mut out),
     }
 }
 

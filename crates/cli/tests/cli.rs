@@ -150,3 +150,43 @@ fn devices_lists_every_kind_or_says_none_found() {
         .collect();
     assert_eq!(kinds, ["cameras", "microphones", "speakers"]);
 }
+
+/// `local-server` really serves: the first stdout line carries the URL, an SM2 lookup of a stream
+/// nobody publishes gets Red5's 404 JSON, and SIGTERM stops it cleanly.
+#[test]
+fn local_server_serves_red5_endpoints_until_stopped() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_red5-desk-cli"))
+        .args(["local-server", "--port", "0"])
+        .env("RED5_DESK_CONFIG_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+
+    let mut s = std::net::TcpStream::connect(&base).unwrap();
+    write!(
+        s,
+        "GET /as/v1/streams/stream/default/subscribe/live/nobody HTTP/1.1\r\nHost: {base}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 404"), "{reply}");
+    assert!(reply.contains("\"error\""), "{reply}");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "local-server exited with {status}");
+}
