@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, opus_codec, video_codec, PeerSpec};
 use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
-use crate::stats::{Counters, NetworkFigures, StatsMeter, StatsSnapshot};
+use crate::stats::{Counters, StatsMeter, StatsSnapshot};
 
 /// Video to publish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -784,22 +784,14 @@ impl Engine {
                         .pc
                         .get_stats(std::time::Instant::now(), StatsSelector::None)
                         .await;
-                    let snap = self.meter.tick(
-                        Instant::now(),
+                    let snap = crate::stats::record(
+                        &mut self.meter,
                         &self.shared.counters,
-                        NetworkFigures::from_report(&report),
+                        &report,
+                        &self.shared.stats,
+                        &self.shared.history,
+                        link.started,
                     );
-                    if let Ok(mut s) = self.shared.stats.lock() {
-                        *s = snap.clone();
-                    }
-                    if link.started {
-                        if let Ok(mut h) = self.shared.history.lock() {
-                            if h.len() >= crate::stats::HISTORY_LEN {
-                                h.pop_front();
-                            }
-                            h.push_back(snap.clone());
-                        }
-                    }
                     if link.started {
                         let _ = self.ev.send(PublisherEvent::Stats { stats: snap });
                     }

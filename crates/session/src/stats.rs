@@ -259,6 +259,35 @@ impl StatsMeter {
     }
 }
 
+/// One stats tick of an engine: fold webrtc-rs' report with our counters, store the snapshot as the
+/// latest, and keep it in the exportable history while the session is live.
+pub(crate) fn record(
+    meter: &mut StatsMeter,
+    counters: &Counters,
+    report: &RTCStatsReport,
+    latest: &Mutex<StatsSnapshot>,
+    history: &Mutex<std::collections::VecDeque<StatsSnapshot>>,
+    live: bool,
+) -> StatsSnapshot {
+    let snap = meter.tick(
+        Instant::now(),
+        counters,
+        NetworkFigures::from_report(report),
+    );
+    if let Ok(mut s) = latest.lock() {
+        *s = snap.clone();
+    }
+    if live {
+        if let Ok(mut h) = history.lock() {
+            if h.len() >= HISTORY_LEN {
+                h.pop_front();
+            }
+            h.push_back(snap.clone());
+        }
+    }
+    snap
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

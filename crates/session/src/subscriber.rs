@@ -29,7 +29,7 @@ use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, PeerSpec};
 pub use crate::publisher::SessionState;
 use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
-use crate::stats::{Counters, NetworkFigures, StatsMeter, StatsSnapshot};
+use crate::stats::{Counters, StatsMeter, StatsSnapshot};
 
 /// Where decoded audio goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -577,22 +577,14 @@ impl Engine {
                         .pc
                         .get_stats(std::time::Instant::now(), StatsSelector::None)
                         .await;
-                    let snap = self.meter.tick(
-                        Instant::now(),
+                    let snap = crate::stats::record(
+                        &mut self.meter,
                         &self.shared.counters,
-                        NetworkFigures::from_report(&report),
+                        &report,
+                        &self.shared.stats,
+                        &self.shared.history,
+                        link.started,
                     );
-                    if let Ok(mut s) = self.shared.stats.lock() {
-                        *s = snap.clone();
-                    }
-                    if link.started {
-                        if let Ok(mut h) = self.shared.history.lock() {
-                            if h.len() >= crate::stats::HISTORY_LEN {
-                                h.pop_front();
-                            }
-                            h.push_back(snap.clone());
-                        }
-                    }
                     if link.started {
                         let _ = self.ev.send(SubscriberEvent::Stats { stats: snap });
                     }
