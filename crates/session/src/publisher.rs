@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, opus_codec, video_codec, PeerSpec};
 use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
-use crate::stats::{Counters, StatsMeter, StatsSnapshot};
+use crate::stats::{Counters, StatsBook, StatsMeter, StatsSnapshot};
 
 /// Video to publish.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,9 +200,7 @@ struct Sink {
 
 struct Shared {
     counters: Arc<Counters>,
-    stats: Mutex<StatsSnapshot>,
-    /// The last hour of snapshots, for export.
-    history: Mutex<std::collections::VecDeque<StatsSnapshot>>,
+    stats: StatsBook,
     state: Mutex<SessionState>,
     video_sink: Mutex<Option<Sink>>,
     audio_sink: Mutex<Option<Sink>>,
@@ -284,8 +282,7 @@ impl Publisher {
 
         let shared = Arc::new(Shared {
             counters: Arc::new(Counters::default()),
-            stats: Mutex::new(StatsSnapshot::default()),
-            history: Mutex::new(std::collections::VecDeque::new()),
+            stats: StatsBook::default(),
             state: Mutex::new(SessionState::Connecting),
             video_sink: Mutex::new(None),
             audio_sink: Mutex::new(None),
@@ -359,22 +356,12 @@ impl Publisher {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared
-            .stats
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.shared.stats.latest()
     }
 
     /// Every per-second snapshot while live (the last hour), as a JSON array for export.
     pub fn export_stats_json(&self) -> String {
-        let h: Vec<StatsSnapshot> = self
-            .shared
-            .history
-            .lock()
-            .map(|h| h.iter().cloned().collect())
-            .unwrap_or_default();
-        serde_json::to_string_pretty(&h).unwrap_or_else(|_| "[]".into())
+        self.shared.stats.export_json()
     }
 
     pub fn state(&self) -> SessionState {
@@ -784,12 +771,10 @@ impl Engine {
                         .pc
                         .get_stats(std::time::Instant::now(), StatsSelector::None)
                         .await;
-                    let snap = crate::stats::record(
+                    let snap = self.shared.stats.record(
                         &mut self.meter,
                         &self.shared.counters,
                         &report,
-                        &self.shared.stats,
-                        &self.shared.history,
                         link.started,
                     );
                     if link.started {

@@ -259,33 +259,54 @@ impl StatsMeter {
     }
 }
 
-/// One stats tick of an engine: fold webrtc-rs' report with our counters, store the snapshot as the
-/// latest, and keep it in the exportable history while the session is live.
-pub(crate) fn record(
-    meter: &mut StatsMeter,
-    counters: &Counters,
-    report: &RTCStatsReport,
-    latest: &Mutex<StatsSnapshot>,
-    history: &Mutex<std::collections::VecDeque<StatsSnapshot>>,
-    live: bool,
-) -> StatsSnapshot {
-    let snap = meter.tick(
-        Instant::now(),
-        counters,
-        NetworkFigures::from_report(report),
-    );
-    if let Ok(mut s) = latest.lock() {
-        *s = snap.clone();
-    }
-    if live {
-        if let Ok(mut h) = history.lock() {
-            if h.len() >= HISTORY_LEN {
-                h.pop_front();
-            }
-            h.push_back(snap.clone());
+/// An engine's snapshots: the latest one, and the last hour while live (what "export" writes).
+#[derive(Default)]
+pub(crate) struct StatsBook {
+    latest: Mutex<StatsSnapshot>,
+    history: Mutex<std::collections::VecDeque<StatsSnapshot>>,
+}
+
+impl StatsBook {
+    /// One stats tick: fold webrtc-rs' report with our counters and store the snapshot.
+    pub(crate) fn record(
+        &self,
+        meter: &mut StatsMeter,
+        counters: &Counters,
+        report: &RTCStatsReport,
+        live: bool,
+    ) -> StatsSnapshot {
+        let snap = meter.tick(
+            Instant::now(),
+            counters,
+            NetworkFigures::from_report(report),
+        );
+        if let Ok(mut s) = self.latest.lock() {
+            *s = snap.clone();
         }
+        if live {
+            if let Ok(mut h) = self.history.lock() {
+                if h.len() >= HISTORY_LEN {
+                    h.pop_front();
+                }
+                h.push_back(snap.clone());
+            }
+        }
+        snap
     }
-    snap
+
+    pub(crate) fn latest(&self) -> StatsSnapshot {
+        self.latest.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// The history as a pretty JSON array.
+    pub(crate) fn export_json(&self) -> String {
+        let h: Vec<StatsSnapshot> = self
+            .history
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        serde_json::to_string_pretty(&h).unwrap_or_else(|_| "[]".into())
+    }
 }
 
 #[cfg(test)]

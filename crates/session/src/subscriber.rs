@@ -29,7 +29,7 @@ use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, PeerSpec};
 pub use crate::publisher::SessionState;
 use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
-use crate::stats::{Counters, StatsMeter, StatsSnapshot};
+use crate::stats::{Counters, StatsBook, StatsMeter, StatsSnapshot};
 
 /// Where decoded audio goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,9 +163,7 @@ enum PlayCmd {
 
 struct Shared {
     counters: Arc<Counters>,
-    stats: Mutex<StatsSnapshot>,
-    /// The last hour of snapshots, for export.
-    history: Mutex<std::collections::VecDeque<StatsSnapshot>>,
+    stats: StatsBook,
     state: Mutex<SessionState>,
 }
 
@@ -192,8 +190,7 @@ impl Subscriber {
         cfg.endpoint.validate(&cfg.stream_name)?;
         let shared = Arc::new(Shared {
             counters: Arc::new(Counters::default()),
-            stats: Mutex::new(StatsSnapshot::default()),
-            history: Mutex::new(std::collections::VecDeque::new()),
+            stats: StatsBook::default(),
             state: Mutex::new(SessionState::Connecting),
         });
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
@@ -257,22 +254,12 @@ impl Subscriber {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared
-            .stats
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        self.shared.stats.latest()
     }
 
     /// Every per-second snapshot while live (the last hour), as a JSON array for export.
     pub fn export_stats_json(&self) -> String {
-        let h: Vec<StatsSnapshot> = self
-            .shared
-            .history
-            .lock()
-            .map(|h| h.iter().cloned().collect())
-            .unwrap_or_default();
-        serde_json::to_string_pretty(&h).unwrap_or_else(|_| "[]".into())
+        self.shared.stats.export_json()
     }
 
     pub fn state(&self) -> SessionState {
@@ -577,12 +564,10 @@ impl Engine {
                         .pc
                         .get_stats(std::time::Instant::now(), StatsSelector::None)
                         .await;
-                    let snap = crate::stats::record(
+                    let snap = self.shared.stats.record(
                         &mut self.meter,
                         &self.shared.counters,
                         &report,
-                        &self.shared.stats,
-                        &self.shared.history,
                         link.started,
                     );
                     if link.started {
