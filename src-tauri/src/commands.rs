@@ -90,6 +90,7 @@ pub struct Snapshot {
     pub connection: ConnectionState,
     pub settings: SettingsStatus,
     pub kinds: Vec<KindOption>,
+    pub built_in_server: crate::server::BuiltInServerState,
 }
 
 fn views(store: &SettingsStore) -> Vec<ProfileView> {
@@ -134,6 +135,7 @@ pub fn get_snapshot(state: State<'_, AppState>) -> Snapshot {
                 creatable: key != "builtIn",
             })
             .collect(),
+        built_in_server: state.built_in_state(),
     }
 }
 
@@ -193,6 +195,9 @@ pub fn set_active_profile<R: Runtime>(
     let mut store = state.store();
     store.set_active(&id)?;
     profiles_changed(&app, &store);
+    drop(store);
+    // Start or stop the built-in server to match the new profile.
+    tauri::async_runtime::spawn(crate::server::sync_with_profile(app.clone()));
     Ok(())
 }
 

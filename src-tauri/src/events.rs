@@ -37,6 +37,10 @@ pub enum BackendEvent {
         state: ConnectionState,
         detail: Option<String>,
     },
+    /// The built-in server started, stopped or failed.
+    BuiltInServer {
+        server: crate::server::BuiltInServerState,
+    },
 }
 
 /// Sends an event to every window. A closed window is not an error worth failing a command for.

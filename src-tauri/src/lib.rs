@@ -1,11 +1,13 @@
 //! Red5 Desk's desktop shell: Tauri commands and the one backend→UI event stream.
 //!
-//! No protocol, codec or settings logic lives here: commands are thin calls into `red5-config` (and,
-//! as later issues land, `red5-session`). The UI (`ui/`, plain ES modules) renders what it gets.
+//! No protocol, codec or settings logic lives here: commands are thin calls into `red5-config`,
+//! `red5-session` and `red5-localsm` (the built-in server, [`server`]). The UI (`ui/`, plain ES modules) renders what it gets.
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod conference;
 pub mod events;
+pub mod server;
 pub mod state;
 
 pub use events::{BackendEvent, ConnectionState, EVENT_NAME};
@@ -18,6 +20,11 @@ pub fn builder<R: tauri::Runtime>(
 ) -> tauri::Builder<R> {
     builder
         .manage(state)
+        .setup(|app| {
+            // The built-in server starts with the app when its profile is active.
+            tauri::async_runtime::spawn(server::sync_with_profile(app.handle().clone()));
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::get_snapshot,
@@ -29,7 +36,14 @@ pub fn builder<R: tauri::Runtime>(
             commands::set_active_profile,
             commands::settings_status,
             commands::acknowledge_settings_problem,
+            // conference pane commands (src-tauri/src/conference.rs) — begin
+            // conference pane commands (src-tauri/src/conference.rs) — end
         ])
+}
+
+/// Ends sessions and stops the built-in server (on exit).
+pub async fn shutdown<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    server::stop(app).await;
 }
 
 /// The app context from the root `tauri.conf.json` (assets from `ui/` are embedded at compile time).

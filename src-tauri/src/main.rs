@@ -40,13 +40,21 @@ fn main() -> ExitCode {
         "starting Red5 Desk"
     );
     let state = red5_desk::AppState::open(config_dir, log_dir);
-    match red5_desk::builder(tauri::Builder::default(), state).run(red5_desk::context()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let app = match red5_desk::builder(tauri::Builder::default(), state).build(red5_desk::context())
+    {
+        Ok(app) => app,
         Err(e) => {
             tracing::error!("the window could not be opened: {e}");
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
-    }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::Exit = event {
+            // Sessions unpublish and the built-in server closes its sockets before the process ends.
+            tauri::async_runtime::block_on(red5_desk::shutdown(handle));
+        }
+    });
+    ExitCode::SUCCESS
 }
 
 /// Panics go to the log file too (through the redacting writer), not just to a terminal nobody sees.

@@ -1,17 +1,35 @@
-//! What the commands share: the settings store and the current connection state.
+//! What the commands share: the settings store, the connection state, the built-in server and
+//! the sessions.
+//!
+//! For pane code (e.g. `conference.rs`): [`AppState::session_target`] gives the endpoint and ICE
+//! servers to connect to for the active profile (with the built-in server's real URL), and
+//! [`AppState::with_built_in_server`] the running `red5_localsm::ServerHandle`, if any.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
 use red5_config::SettingsStore;
+use red5_localsm::ServerHandle;
+use red5_session::{Endpoint, IceServerConfig};
 
+use crate::conference::ConferenceState;
 use crate::events::ConnectionState;
+use crate::server::BuiltInServerState;
 
 pub struct AppState {
     store: Mutex<SettingsStore>,
     connection: Mutex<ConnectionState>,
     config_dir: PathBuf,
     log_dir: Option<PathBuf>,
+    built_in: Mutex<Option<ServerHandle>>,
+    built_in_state: Mutex<BuiltInServerState>,
+    /// Host and Participant panes (src-tauri/src/conference.rs).
+    pub conference: ConferenceState,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in another command must not lock the user out.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl AppState {
@@ -23,20 +41,22 @@ impl AppState {
             connection: Mutex::new(ConnectionState::Idle),
             config_dir,
             log_dir,
+            built_in: Mutex::new(None),
+            built_in_state: Mutex::new(BuiltInServerState::Off),
+            conference: ConferenceState::default(),
         }
     }
 
-    /// The store; a panic in another command must not lock the user out of their settings.
     pub fn store(&self) -> MutexGuard<'_, SettingsStore> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.store)
     }
 
     pub fn connection(&self) -> ConnectionState {
-        *self.connection.lock().unwrap_or_else(|p| p.into_inner())
+        *lock(&self.connection)
     }
 
     pub fn set_connection(&self, s: ConnectionState) {
-        *self.connection.lock().unwrap_or_else(|p| p.into_inner()) = s;
+        *lock(&self.connection) = s;
     }
 
     pub fn config_dir(&self) -> &PathBuf {
@@ -45,5 +65,45 @@ impl AppState {
 
     pub fn log_dir(&self) -> Option<&PathBuf> {
         self.log_dir.as_ref()
+    }
+
+    /// Runs `f` on the running built-in server, if any (`None` when it is not running).
+    pub fn with_built_in_server<T>(&self, f: impl FnOnce(&ServerHandle) -> T) -> Option<T> {
+        lock(&self.built_in).as_ref().map(f)
+    }
+
+    pub(crate) fn put_built_in_server(&self, h: ServerHandle) {
+        *lock(&self.built_in) = Some(h);
+    }
+
+    pub(crate) fn take_built_in_server(&self) -> Option<ServerHandle> {
+        lock(&self.built_in).take()
+    }
+
+    pub fn built_in_state(&self) -> BuiltInServerState {
+        lock(&self.built_in_state).clone()
+    }
+
+    pub(crate) fn set_built_in_state(&self, s: BuiltInServerState) {
+        *lock(&self.built_in_state) = s;
+    }
+
+    /// Where sessions of the active profile connect: its endpoint and ICE servers. For the
+    /// built-in profile the URL is the running server's (its port may differ from the saved one).
+    pub fn session_target(&self) -> Result<(Endpoint, Vec<IceServerConfig>), String> {
+        let profile = self.store().active().clone();
+        let (mut ep, ice) = Endpoint::from_profile(&profile);
+        if profile.is_built_in() {
+            match self.with_built_in_server(|h| h.base_url()) {
+                Some(url) => ep.base_url = url,
+                None => {
+                    return Err(match self.built_in_state() {
+                        BuiltInServerState::Failed { message } => message,
+                        _ => "The built-in server is not running yet. Try again in a moment.".into(),
+                    })
+                }
+            }
+        }
+        Ok((ep, ice))
     }
 }
