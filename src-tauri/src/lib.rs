@@ -37,6 +37,10 @@ pub fn builder<R: tauri::Runtime>(
             commands::settings_status,
             commands::acknowledge_settings_problem,
             // conference pane commands (src-tauri/src/conference.rs) — begin
+            conference::conference_devices,
+            conference::host_defaults,
+            conference::conference_watch,
+            conference::conference_unwatch,
             // conference pane commands (src-tauri/src/conference.rs) — end
         ])
 }

@@ -1,30 +1,317 @@
-import { paneSection, stageLayout } from './common.js';
+// Participant pane: join a room's waiting room, wait for the host, then watch the composite and hear
+// the mix-minus (everyone but you). The engine runs in Rust (src-tauri/src/conference.rs); this pane
+// sends commands and renders the "conference" events of the one backend event stream.
+import { h, replaceChildren } from '../dom.js';
+import { invoke, onBackendEvent } from '../backend.js';
+import { toast } from '../toast.js';
+import { paneSection } from './common.js';
+
+// ---------------------------------------------------------------------------------------------
+// Shared with the Host pane (host.js imports these).
+
+/**
+ * Adds CSS rules at run time. The CSP forbids inline <style>, but rules inserted through the CSSOM
+ * into the app's own stylesheet are allowed. Each set is added once (keyed by `id`).
+ */
+const addedRules = new Set();
+export function addRules(id, rules) {
+  if (addedRules.has(id)) return;
+  const sheet = [...document.styleSheets].find((s) => (s.href || '').endsWith('styles.css')) || document.styleSheets[0];
+  if (!sheet) return;
+  addedRules.add(id);
+  for (const r of rules) {
+    try {
+      sheet.insertRule(r, sheet.cssRules.length);
+    } catch (e) {
+      console.warn('conference pane: CSS rule rejected', r, e);
+    }
+  }
+}
+
+addRules('conference-common', [
+  `.conf-canvas { display: block; width: 100%; height: 100%; object-fit: contain; background: #0a0c0f; border-radius: var(--radius); }`,
+  `.stage.conf-stage { position: relative; padding: 0; overflow: hidden; border-style: solid; }`,
+  `.stage.conf-stage .stage-placeholder { position: absolute; inset: 0; margin: auto; height: fit-content; padding: 20px; }`,
+  `.conf-state { display: inline-flex; align-items: center; gap: 8px; font-weight: 650; font-size: 15px; }`,
+  `.conf-state::before { content: ''; width: 9px; height: 9px; border-radius: 50%; background: var(--text-faint); }`,
+  `.conf-state[data-state='waiting']::before, .conf-state[data-state='connecting']::before, .conf-state[data-state='joining']::before, .conf-state[data-state='reconnecting']::before, .conf-state[data-state='pending']::before, .conf-state[data-state='inservice']::before { background: var(--warn); }`,
+  `.conf-state[data-state='inConference']::before, .conf-state[data-state='connected']::before, .conf-state[data-state='composing']::before { background: var(--ok); }`,
+  `.conf-state[data-state='failed']::before, .conf-state[data-state='disconnected']::before { background: var(--danger); }`,
+  `.conf-form { display: flex; flex-direction: column; gap: 10px; }`,
+  `.conf-dl { margin: 8px 0 0; display: grid; grid-template-columns: auto 1fr; gap: 3px 10px; font-size: 12px; }`,
+  `.conf-dl dt { color: var(--text-muted); }`,
+  `.conf-dl dd { margin: 0; font-family: ui-monospace, 'DejaVu Sans Mono', monospace; word-break: break-all; }`,
+  `.conf-live { position: absolute; left: 10px; top: 10px; font-size: 11px; padding: 2px 8px; border-radius: 999px; background: rgba(227, 36, 43, 0.9); color: #fff; font-weight: 700; letter-spacing: 0.04em; }`,
+]);
+
+/**
+ * Draws the frames of a Rust `tauri::ipc::Channel` on a canvas. Each message is the red5-media UI
+ * frame: a 16-byte header ("R5F1", format, 0, width u16, height u16, 0 0, time u32) then a JPEG.
+ * Decoding is skipped while the previous frame is still decoding, so a slow webview shows the newest
+ * frame instead of building a queue. Returns { channel, stop }.
+ */
+export function canvasSink(canvas, { onFirstFrame } = {}) {
+  const { Channel } = window.__TAURI__.core;
+  const channel = new Channel();
+  const ctx = canvas.getContext('2d');
+  let busy = false;
+  let stopped = false;
+  let frames = 0;
+  channel.onmessage = async (msg) => {
+    if (stopped || busy) return;
+    const buf = msg instanceof ArrayBuffer ? msg : msg && msg.buffer instanceof ArrayBuffer ? msg.buffer : null;
+    if (!buf || buf.byteLength <= 16) return;
+    const head = new DataView(buf, 0, 16);
+    if (head.getUint32(0, false) !== 0x52354631 || head.getUint8(4) !== 0) return; // "R5F1", JPEG
+    const width = head.getUint16(6, true);
+    const height = head.getUint16(8, true);
+    busy = true;
+    try {
+      const bitmap = await createImageBitmap(new Blob([new Uint8Array(buf, 16)], { type: 'image/jpeg' }));
+      if (!stopped) {
+        if (canvas.width !== width || canvas.height !== height) {
+          canvas.width = width;
+          canvas.height = height;
+        }
+        ctx.drawImage(bitmap, 0, 0, width, height);
+        frames += 1;
+        canvas.dataset.frames = String(frames);
+        canvas.dataset.size = `${width}x${height}`;
+        if (frames === 1 && onFirstFrame) onFirstFrame(width, height);
+      }
+      bitmap.close();
+    } catch (e) {
+      console.warn('conference pane: a video frame could not be decoded', e);
+    } finally {
+      busy = false;
+    }
+  };
+  return {
+    channel,
+    stop() {
+      stopped = true;
+      channel.onmessage = () => {};
+    },
+  };
+}
+
+/** Listens to the conference events of the backend stream: fn(event) for kind === `kind`. */
+export function onConferenceEvent(kind, fn) {
+  onBackendEvent((ev) => {
+    if (ev && ev.type === 'conference' && ev.kind === kind) fn(ev);
+  }).catch((e) => console.warn('conference pane: no backend events', e));
+}
+
+/** A labelled input, matching the Settings form's .field markup. */
+export function field(id, label, input, hint) {
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { for: id }, label),
+    input,
+    hint ? h('p', { class: 'hint' }, hint) : null,
+  );
+}
+
+export function errorText(e) {
+  return (e && e.message) || String(e);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const STATE_LABELS = {
+  idle: 'Not in a room',
+  connecting: 'Connecting…',
+  waiting: 'Waiting for the host',
+  joining: 'Joining the conference…',
+  inConference: 'In conference',
+  reconnecting: 'Reconnecting…',
+  leaving: 'Leaving…',
+  left: 'Left the room',
+  failed: 'Could not stay in the room',
+};
 
 export const pane = {
   id: 'participant',
   title: 'Participant',
   icon: 'participant',
   description: 'Join a conference: wait to be admitted, then see everyone and be heard.',
-  mount(store) {
+  mount() {
     const { section, body } = paneSection(this);
-    body.append(
-      stageLayout('participant', {
-        stageTitle: 'Conference video',
-        stageText: 'The composite of all participants appears here once the host admits you.',
-        cards: [
-          {
-            id: 'participant-join',
-            title: 'Join a room',
-            items: [
-              'Pick a room on the active server and a display name',
-              'Publish your camera and microphone into the waiting room',
-              'Receive the composite video and a mix-minus audio feed (everyone but you)',
-            ],
-          },
-          { id: 'participant-status', title: 'Room status', empty: 'Not in a room.' },
-        ],
-      }),
+
+    const canvas = h('canvas', { id: 'participant-video', class: 'conf-canvas', width: 1280, height: 720, hidden: true });
+    const live = h('span', { class: 'conf-live', hidden: true }, 'LIVE');
+    const placeholderText = h('span', {}, 'The composite of all participants appears here once the host admits you.');
+    const placeholder = h('div', { class: 'stage-placeholder' }, h('strong', {}, 'Conference video'), placeholderText);
+    const stage = h(
+      'div',
+      { id: 'participant-stage', class: 'stage conf-stage', role: 'img', 'aria-label': 'Conference video' },
+      canvas,
+      placeholder,
+      live,
     );
+
+    const room = h('input', { id: 'participant-room', class: 'input', value: 'room1', autocomplete: 'off', spellcheck: 'false' });
+    const name = h('input', { id: 'participant-name', class: 'input', value: defaultName(), autocomplete: 'off', spellcheck: 'false' });
+    const camera = h('select', { id: 'participant-camera', class: 'input' }, h('option', { value: '' }, 'Loading…'));
+    const mic = h('select', { id: 'participant-mic', class: 'input' }, h('option', { value: '' }, 'Loading…'));
+    const joinBtn = h('button', { id: 'participant-join-btn', class: 'btn btn-primary', type: 'submit' }, 'Join');
+    const leaveBtn = h('button', { id: 'participant-leave-btn', class: 'btn btn-danger', type: 'button', disabled: true }, 'Leave');
+    const message = h('p', { id: 'participant-message', class: 'form-message', role: 'status', 'aria-live': 'polite' });
+    const form = h(
+      'form',
+      { id: 'participant-form', class: 'conf-form', novalidate: true },
+      field('participant-room', 'Room', room, 'You wait in “<room>_wr” until the host lets you in.'),
+      field('participant-name', 'Your name', name),
+      field('participant-camera', 'Camera', camera),
+      field('participant-mic', 'Microphone', mic),
+      h('div', { class: 'actions' }, joinBtn, leaveBtn),
+      message,
+    );
+
+    const stateEl = h('span', { id: 'participant-state', class: 'conf-state', 'data-state': 'idle' }, STATE_LABELS.idle);
+    const detail = h('p', { id: 'participant-detail', class: 'hint' }, 'Pick a room and join; the host admits you.');
+    const facts = h('dl', { id: 'participant-facts', class: 'conf-dl' });
+
+    body.append(
+      h(
+        'div',
+        { class: 'stage-layout' },
+        stage,
+        h(
+          'div',
+          { id: 'participant-side', class: 'side' },
+          h('section', { class: 'card', id: 'participant-join', 'aria-labelledby': 'participant-join-title' }, h('h2', { id: 'participant-join-title' }, 'Join a room'), form),
+          h(
+            'section',
+            { class: 'card', id: 'participant-status', 'aria-labelledby': 'participant-status-title', 'aria-live': 'polite' },
+            h('h2', { id: 'participant-status-title' }, 'Room status'),
+            stateEl,
+            detail,
+            facts,
+          ),
+        ),
+      ),
+    );
+
+    let sink = null;
+    let state = 'idle';
+    let info = {};
+
+    function render() {
+      stateEl.dataset.state = state;
+      stateEl.textContent = STATE_LABELS[state] || state;
+      const active = !['idle', 'left', 'failed'].includes(state);
+      joinBtn.disabled = active;
+      leaveBtn.disabled = !active || state === 'leaving';
+      for (const el of [room, name, camera, mic]) el.disabled = active;
+      const showVideo = state === 'inConference' && canvas.dataset.frames;
+      canvas.hidden = !showVideo;
+      live.hidden = !showVideo;
+      placeholder.hidden = Boolean(showVideo);
+      placeholderText.textContent =
+        state === 'waiting'
+          ? 'You are in the waiting room. The conference appears here when the host lets you in.'
+          : state === 'inConference'
+            ? 'Admitted — waiting for the first composite frame…'
+            : 'The composite of all participants appears here once the host admits you.';
+      const rows = [];
+      if (info.room) rows.push(['Room', info.room]);
+      if (info.waitingRoom) rows.push(['Waiting room', info.waitingRoom]);
+      if (info.composite) rows.push(['Composite', info.composite]);
+      if (canvas.dataset.size && state === 'inConference') rows.push(['Video', canvas.dataset.size]);
+      if (info.audio) rows.push(['Audio', info.audio]);
+      replaceChildren(facts, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    }
+
+    function setMessage(text, kind = '') {
+      message.textContent = text || '';
+      if (kind) message.dataset.kind = kind;
+      else delete message.dataset.kind;
+    }
+
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      setMessage('');
+      const request = { room: room.value.trim(), name: name.value.trim(), camera: camera.value || null, mic: mic.value || null };
+      if (!request.room) return setMessage('Enter the room to join.', 'error');
+      if (!request.name) return setMessage('Enter your name; the host sees it.', 'error');
+      if (sink) sink.stop();
+      canvas.hidden = true;
+      delete canvas.dataset.frames;
+      delete canvas.dataset.size;
+      sink = canvasSink(canvas, { onFirstFrame: render });
+      state = 'connecting';
+      info = {};
+      render();
+      try {
+        info = await invoke('participant_join', { request, frames: sink.channel });
+        render();
+      } catch (err) {
+        state = 'failed';
+        render();
+        setMessage(errorText(err), 'error');
+      }
+    });
+
+    leaveBtn.addEventListener('click', async () => {
+      state = 'leaving';
+      render();
+      try {
+        await invoke('participant_leave');
+      } catch (err) {
+        setMessage(errorText(err), 'error');
+      }
+    });
+
+    onConferenceEvent('participant', (ev) => {
+      if (ev.state) state = ev.state;
+      if (ev.detail !== undefined) detail.textContent = ev.detail || '';
+      if (ev.info) info = { ...info, ...ev.info };
+      if (ev.error) {
+        setMessage(ev.error, 'error');
+        if (!section.hidden) return render();
+        toast(ev.error, 'error', 8000);
+      }
+      if (state === 'left' || state === 'failed') {
+        if (sink) sink.stop();
+        sink = null;
+        delete canvas.dataset.frames;
+      }
+      render();
+    });
+
+    loadDevices(camera, mic);
+    render();
     return section;
   },
 };
+
+function defaultName() {
+  return `guest-${Math.floor(1000 + Math.random() * 9000)}`;
+}
+
+/** Fills the camera and microphone pickers (real devices first, then the synthetic sources). */
+export async function loadDevices(camera, mic, { preferSynthetic = false } = {}) {
+  try {
+    const d = await invoke('conference_devices');
+    const opts = (list, sel) => {
+      replaceChildren(
+        sel,
+        h('option', { value: '' }, 'None'),
+        list.map((x) => h('option', { value: x.id }, x.name)),
+      );
+      const pick =
+        (!preferSynthetic && list.find((x) => x.isDefault && !x.id.startsWith('synthetic:'))) ||
+        list.find((x) => x.id.startsWith('synthetic:')) ||
+        list[0];
+      if (pick) sel.value = pick.id;
+    };
+    opts(d.cameras, camera);
+    opts(d.mics, mic);
+  } catch (e) {
+    replaceChildren(camera, h('option', { value: 'synthetic:pattern:blue' }, 'Test pattern (blue)'));
+    replaceChildren(mic, h('option', { value: 'synthetic:tone:440' }, 'Test tone (440 Hz)'));
+    console.warn('conference pane: devices unavailable', e);
+  }
+}
