@@ -21,6 +21,9 @@ pub enum LocalSmError {
     NotPublished(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A conference control-plane request failed (status + a sentence for the client).
+    #[error("conference request refused: {0}")]
+    Conference(#[from] crate::conference::ApiError),
 }
 
 impl From<webrtc::error::Error> for LocalSmError {

@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use webrtc::peer_connection::RTCIceCandidateInit;
 
+use crate::conference::compositions::StoreConfig;
+use crate::conference::{self, ConferenceConfig, ConferenceState};
 use crate::config::ServerConfig;
 use crate::error::{LocalSmError, Result};
 use crate::session::{Cmd, Role, Session, Shared, WsIn, WsOut};
@@ -34,8 +36,12 @@ struct App {
     shared: Arc<Shared>,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     http_sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Cmd>>>,
-    tokens: Mutex<HashSet<String>>,
+    /// SM2 login tokens (shared with the conference's Brew routes).
+    tokens: Arc<Mutex<HashSet<String>>>,
+    /// SM2 `/as/v1/streams/provision` records. SM1 `admin/event/meta` provisions live in the
+    /// conference store (one store: `join` and the REST routes see the same ones).
     provisions: Mutex<HashMap<String, Value>>,
+    conf: ConferenceState,
 }
 
 /// The built-in Stream Manager.
@@ -71,18 +77,39 @@ impl LocalServer {
             source,
         })?;
         let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let tokens: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let conf = ConferenceState::new(conference_config(&cfg, &tokens));
+        let registry = Arc::new(Registry::default());
+        // The internal webhook: every client publish/unpublish reaches the conference backend.
+        let hook = conf.clone();
+        registry.set_listener(Arc::new(move |guid: &str, published: bool| {
+            if published {
+                hook.stream_published(guid)
+            } else {
+                hook.stream_unpublished(guid)
+            }
+        }));
         let app = Arc::new(App {
             shared: Arc::new(Shared {
-                registry: Arc::new(Registry::default()),
+                registry,
                 cfg: Arc::new(cfg),
                 shutdown,
             }),
             shutdown_tx,
             http_sessions: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashSet::new()),
+            tokens,
             provisions: Mutex::new(HashMap::new()),
+            conf: conf.clone(),
         });
-        let router = Router::new().fallback(dispatch).with_state(app.clone());
+        // Conference routes win over `dispatch` for their paths; the backend WS layer wraps
+        // everything so `testbed=conference` upgrades on any path reach it first.
+        let router = conference::with_backend_ws(
+            Router::new()
+                .fallback(dispatch)
+                .with_state(app.clone())
+                .merge(conference::router(conf.clone())),
+            conf,
+        );
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -113,6 +140,34 @@ impl ServerHandle {
     /// `ws://127.0.0.1:<port>`.
     pub fn ws_url(&self) -> String {
         format!("ws://{}", self.addr)
+    }
+    /// Base of the conference backend WebSocket (§7.4), `ws://127.0.0.1:<port>/`: add
+    /// `?testbed=conference&room=<app>/<room>[_wr]` and `&host=true` for a host.
+    pub fn backend_ws_url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+    /// The full backend WebSocket URL for `room` (`live/room1` or `live/room1_wr`).
+    pub fn backend_ws_url_for(&self, room: &str, host: bool) -> String {
+        let host = if host { "&host=true" } else { "" };
+        format!("ws://{}/?testbed=conference&room={room}{host}", self.addr)
+    }
+    /// SM1 REST base (`http://127.0.0.1:<port>/streammanager/api/4.0`): compositions, conference
+    /// provisions, `event/<scope>/<room>/join`, node groups.
+    pub fn sm1_api_url(&self) -> String {
+        format!("http://{}/streammanager/api/4.0", self.addr)
+    }
+    /// The SM1 `accessToken` admin calls need (`None` = the server runs without auth and
+    /// accepts any or none).
+    pub fn sm1_access_token(&self) -> Option<red5_signal::Secret> {
+        self.app
+            .cfg()
+            .auth
+            .as_ref()
+            .map(|a| a.sm1_access_token.clone())
+    }
+    /// The conference control plane (compositions, rooms, events) of this server.
+    pub fn conference(&self) -> &ConferenceState {
+        &self.app.conf
     }
     /// GUIDs of the streams being published.
     pub fn published_streams(&self) -> Vec<String> {
@@ -248,14 +303,28 @@ impl App {
         };
         self.tokens.lock().map(|t| t.contains(tok)).unwrap_or(false)
     }
+}
 
-    fn sm1_token_ok(&self, q: &HashMap<String, String>) -> bool {
-        match &self.cfg().auth {
-            None => true,
-            Some(a) => {
-                q.get("accessToken").map(String::as_str) == Some(a.sm1_access_token.expose())
-            }
-        }
+/// The conference control plane as this server runs it: same region/node group/auth.
+fn conference_config(cfg: &ServerConfig, tokens: &Arc<Mutex<HashSet<String>>>) -> ConferenceConfig {
+    let tokens = tokens.clone();
+    ConferenceConfig {
+        store: StoreConfig {
+            region: cfg.region.clone(),
+            server_address: NODE_ADDRESS.into(),
+            node_group: cfg.node_group.clone(),
+        },
+        access_token: cfg.auth.as_ref().map(|a| a.sm1_access_token.clone()),
+        bearer_check: cfg.auth.as_ref().map(|_| {
+            let check: conference::http::BearerCheck =
+                Arc::new(move |t: &str| tokens.lock().map(|s| s.contains(t)).unwrap_or(false));
+            check
+        }),
+        round_trip: cfg
+            .auth
+            .as_ref()
+            .and_then(|a| a.round_trip.as_ref())
+            .map(|r| (r.username.clone(), r.password.clone())),
     }
 }
 
@@ -360,13 +429,8 @@ async fn dispatch(State(app): State<Arc<App>>, req: Request) -> Response {
                 return sm1_error(StatusCode::NOT_FOUND, "Only API version 4.0 is served");
             }
             return match (seg(3), seg(4)) {
+                // `admin/event/meta/…` and `event/<a>/<b>/join` are conference routes.
                 ("event", _) => sm1_event(&app, &method, &segs[4..], &q),
-                ("admin", "event") if seg(5) == "meta" => {
-                    let body = axum::body::to_bytes(req.into_body(), 1 << 20)
-                        .await
-                        .unwrap_or_default();
-                    sm1_provision(&app, &method, &segs[6..], &q, &body)
-                }
                 _ => sm1_error(
                     StatusCode::NOT_FOUND,
                     &format!("No such Stream Manager endpoint: {path}"),
@@ -674,61 +738,6 @@ fn sm1_event(app: &App, method: &Method, rest: &[&str], q: &HashMap<String, Stri
         json_response(StatusCode::OK, Value::Array(vec![body; endpoints.min(1)]))
     } else {
         json_response(StatusCode::OK, body)
-    }
-}
-
-fn sm1_provision(
-    app: &App,
-    method: &Method,
-    rest: &[&str],
-    q: &HashMap<String, String>,
-    body: &Bytes,
-) -> Response {
-    if !app.sm1_token_ok(q) {
-        return sm1_error(StatusCode::UNAUTHORIZED, "Invalid or missing accessToken");
-    }
-    let Some((scope, name)) = split_guid(rest) else {
-        return sm1_error(
-            StatusCode::BAD_REQUEST,
-            "Expected /admin/event/meta/<context>/<name>",
-        );
-    };
-    let key = format!("sm1:{scope}/{name}");
-    let Ok(mut provs) = app.provisions.lock() else {
-        return sm1_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "provision store unavailable",
-        );
-    };
-    match *method {
-        Method::POST => {
-            let Ok(data) = serde_json::from_slice::<Value>(body) else {
-                return sm1_error(StatusCode::BAD_REQUEST, "The body must be a JSON provision");
-            };
-            if provs.contains_key(&key) {
-                return sm1_error(StatusCode::BAD_REQUEST, "Provision already exists");
-            }
-            provs.insert(key, data.clone());
-            json_response(
-                StatusCode::OK,
-                json!({ "name": name, "scope": scope, "data": data, "updated": now_ms() }),
-            )
-        }
-        Method::GET => match provs.get(&key) {
-            Some(d) => json_response(
-                StatusCode::OK,
-                json!({ "name": name, "scope": scope, "data": d }),
-            ),
-            None => sm1_error(StatusCode::NOT_FOUND, "No such provision"),
-        },
-        Method::DELETE => match provs.remove(&key) {
-            Some(d) => json_response(
-                StatusCode::OK,
-                json!({ "name": name, "scope": scope, "data": d }),
-            ),
-            None => sm1_error(StatusCode::NOT_FOUND, "No such provision"),
-        },
-        _ => sm1_error(StatusCode::METHOD_NOT_ALLOWED, "Use GET, POST or DELETE"),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use red5_signal::dc::Invoke;
@@ -242,11 +242,18 @@ pub(crate) fn is_keyframe_start(mime: &str, p: &[u8]) -> bool {
     }
 }
 
+/// Told about every client publish/unpublish (`guid`, `true` = published): the conference's
+/// internal webhook. Called outside the registry lock.
+pub type PublishListener = Arc<dyn Fn(&str, bool) + Send + Sync>;
+
 /// All published streams of the server, by stream GUID (`live/room1/stream1`).
 #[derive(Default)]
 pub struct Registry {
     streams: Mutex<HashMap<String, Arc<Stream>>>,
     next_id: AtomicU64,
+    listener: OnceLock<PublishListener>,
+    /// GUIDs published by the server itself (mixer outputs): not reported to the listener.
+    internal: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Registry {
@@ -269,7 +276,52 @@ impl Registry {
             .unwrap_or_default()
     }
 
+    /// Sets the publish listener (once; later calls are ignored).
+    pub fn set_listener(&self, l: PublishListener) {
+        let _ = self.listener.set(l);
+    }
+
+    fn notify(&self, guid: &str, published: bool) {
+        let internal = self
+            .internal
+            .lock()
+            .map(|m| m.contains(guid))
+            .unwrap_or(false);
+        if let (false, Some(l)) = (internal, self.listener.get()) {
+            l(guid, published);
+        }
+    }
+
     pub fn publish(
+        &self,
+        guid: &str,
+        name: &str,
+        video: Option<Negotiated>,
+        audio: Option<Negotiated>,
+    ) -> Result<Arc<Stream>> {
+        let s = self.insert(guid, name, video, audio)?;
+        self.notify(guid, true);
+        Ok(s)
+    }
+
+    /// Publishes a stream of the server itself (a mixer output): subscribers see an ordinary
+    /// stream, the publish listener (conference webhook) does not.
+    #[allow(dead_code)] // the mixer sink publishes through it (next step)
+    pub fn publish_internal(
+        &self,
+        guid: &str,
+        name: &str,
+        video: Option<Negotiated>,
+        audio: Option<Negotiated>,
+    ) -> Result<Arc<Stream>> {
+        let s = self.insert(guid, name, video, audio)?;
+        if let Ok(mut m) = self.internal.lock() {
+            m.insert(guid.to_owned());
+        }
+        Ok(s)
+    }
+
+    fn insert(
         &self,
         guid: &str,
         name: &str,
@@ -291,16 +343,24 @@ impl Registry {
 
     /// Removes the stream (if it is still this one) and notifies its subscribers.
     pub fn unpublish(&self, stream: &Arc<Stream>) {
+        let mut removed = false;
         if let Ok(mut map) = self.streams.lock() {
             if map
                 .get(&stream.guid)
                 .is_some_and(|s| Arc::ptr_eq(s, stream))
             {
                 map.remove(&stream.guid);
+                removed = true;
                 tracing::info!(stream = %stream.guid, "unpublished");
             }
         }
         stream.close();
+        if removed {
+            self.notify(&stream.guid, false);
+            if let Ok(mut m) = self.internal.lock() {
+                m.remove(&stream.guid);
+            }
+        }
     }
 
     pub fn unpublish_all(&self) {
@@ -311,6 +371,7 @@ impl Registry {
             .unwrap_or_default();
         for s in all {
             s.close();
+            self.notify(&s.guid, false);
         }
     }
 }

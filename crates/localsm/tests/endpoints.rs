@@ -324,7 +324,10 @@ async fn sm1_event_and_provision() {
         .status,
         404
     );
-    let body = json!({"guid":"live/room1","context":"live/room1","name":"room1"}).to_string();
+    // One provision store (the conference's): a conference provision body (§7.3).
+    let body = json!({"guid":"live/room1","context":"live/room1","name":"room1",
+                      "parameters":{"group":"webrtc","audiotracks":3,"videotracks":1}})
+    .to_string();
     let p = "/streammanager/api/4.0/admin/event/meta/live/room1/room1";
     assert_eq!(
         http(b, "POST", &format!("{p}?accessToken=bad"), &[], &body)
