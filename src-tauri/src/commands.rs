@@ -223,3 +223,9 @@ pub fn acknowledge_settings_problem<R: Runtime>(
     );
     status
 }
+
+/// The built-in server's state (for the status bar).
+#[tauri::command]
+pub fn built_in_server_status(state: State<'_, AppState>) -> crate::server::BuiltInServerState {
+    state.built_in_state()
+}

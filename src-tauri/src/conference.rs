@@ -55,7 +55,11 @@ fn err(message: impl Into<String>) -> CommandError {
 
 /// What the conference panes hear from the backend, on [`EVENT_NAME`] as `type: "conference"`.
 #[derive(Clone, Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ConferencePaneEvent {
     /// The Participant pane's session changed state, learned something, or failed.
     Participant {
@@ -279,36 +283,53 @@ pub async fn conference_watch<R: Runtime>(
     request: WatchRequest,
     frames: Channel<InvokeResponseBody>,
 ) -> Result<(), CommandError> {
-    let (stream_app, stream) = split_guid(&request.guid)
-        .ok_or_else(|| err(format!("“{}” is not a stream path (app/stream).", request.guid)))?;
+    let (watch, events) = start_watch(&state, &request, frames).await?;
+    spawn_watch_events(app, request.id.clone(), events);
+    if let Some(old) = state.conference.watches().insert(request.id, watch) {
+        old.stop();
+    }
+    Ok(())
+}
+
+async fn start_watch(
+    state: &AppState,
+    request: &WatchRequest,
+    frames: Channel<InvokeResponseBody>,
+) -> Result<(Watch, mpsc::UnboundedReceiver<SubscriberEvent>), CommandError> {
+    let (stream_app, stream) = split_guid(&request.guid).ok_or_else(|| {
+        err(format!(
+            "“{}” is not a stream path (app/stream).",
+            request.guid
+        ))
+    })?;
     let (mut ep, ice) = state.session_target().map_err(err)?;
     ep.app = stream_app.to_string();
     let mut cfg = SubscriberConfig::new(ep, stream);
     cfg.audio_output = AudioOutput::Silent;
     cfg.ice_servers = ice;
     cfg.frame_queue = 2;
-    let (sub, events) = Subscriber::start(cfg)
-        .await
-        .map_err(|e| err(format!("The preview of {} could not start: {e}", request.guid)))?;
+    let (sub, events) = Subscriber::start(cfg).await.map_err(|e| {
+        err(format!(
+            "The preview of {} could not start: {e}",
+            request.guid
+        ))
+    })?;
     let video = sub
         .take_video_frames()
         .ok_or_else(|| err("The preview has no video."))?;
     let stop = Arc::new(AtomicBool::new(false));
     let max_fps = request.max_fps.unwrap_or(15).clamp(1, 60);
-    spawn_canvas_pump(video, frames, max_fps, stop.clone(), |d| d.frame)
-        .map_err(|e| err(format!("The preview could not start: {e}")))?;
-    spawn_watch_events(app, request.id.clone(), events);
-    let old = state.conference.watches().insert(
-        request.id,
+    if let Err(e) = spawn_canvas_pump(video, frames, max_fps, stop.clone(), |d| d.frame) {
+        sub.stop().await;
+        return Err(err(format!("The preview could not start: {e}")));
+    }
+    Ok((
         Watch {
             subscriber: Arc::new(sub),
             stop,
         },
-    );
-    if let Some(old) = old {
-        old.stop();
-    }
-    Ok(())
+        events,
+    ))
 }
 
 /// Stops a preview (unknown ids are fine: the stream may have ended by itself).
@@ -379,6 +400,99 @@ pub(crate) fn spawn_canvas_pump<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use red5_localsm::{LocalServer, ServerConfig};
+    use red5_media::ui::parse_header;
+    use red5_session::{Publisher, PublisherConfig, PublisherEvent};
+
+    /// The app's state with a real built-in server on a free loopback port.
+    async fn app_state(dir: &std::path::Path) -> AppState {
+        let state = AppState::open(dir.to_owned(), None);
+        let server = LocalServer::start(ServerConfig::default()).await.unwrap();
+        state.put_built_in_server(server);
+        state
+    }
+
+    async fn publish(state: &AppState, app: &str, stream: &str, video: &str) -> Publisher {
+        let (mut ep, _) = state.session_target().unwrap();
+        ep.app = app.into();
+        let cfg = PublisherConfig::new(ep, stream, Some(video), None);
+        let (p, mut ev) = Publisher::start(cfg).await.unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), ev.recv()).await {
+                Ok(Some(PublisherEvent::Started)) => return p,
+                Ok(Some(PublisherEvent::Failed { error })) => panic!("publish failed: {error}"),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => panic!("the publisher never started"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_watch_sends_jpeg_frames_of_a_waiting_room_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = app_state(dir.path()).await;
+        let publisher = publish(&state, "live/room1_wr", "alice", "synthetic:pattern:red").await;
+
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let channel = Channel::new(move |body| {
+            if let InvokeResponseBody::Raw(b) = body {
+                let _ = tx.send(b);
+            }
+            Ok(())
+        });
+        let req = WatchRequest {
+            id: "waiting:alice".into(),
+            guid: "live/room1_wr/alice".into(),
+            max_fps: Some(5),
+        };
+        let (watch, _events) = start_watch(&state, &req, channel).await.unwrap();
+        let first = Instant::now();
+        let mut got = 0;
+        while got < 3 {
+            let frame = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("a preview frame within 20 s")
+                .unwrap();
+            let (fmt, w, h) = parse_header(&frame).expect("a UI frame header");
+            assert_eq!(fmt, UiFormat::Jpeg);
+            assert!(w >= 160 && h >= 120, "{w}x{h}");
+            assert_eq!(&frame[16..18], &[0xFF, 0xD8], "JPEG data after the header");
+            got += 1;
+        }
+        // Throttled to 5 fps: three frames cannot arrive faster than two periods apart.
+        assert!(first.elapsed() >= Duration::from_millis(350));
+        watch.stop.store(true, Ordering::Relaxed);
+        watch.subscriber.stop().await;
+        publisher.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn watching_a_stream_nobody_publishes_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = app_state(dir.path()).await;
+        let channel = Channel::new(|_| Ok(()));
+        let req = WatchRequest {
+            id: "x".into(),
+            guid: "live/room1_wr/nobody".into(),
+            max_fps: None,
+        };
+        let e = start_watch(&state, &req, channel).await.err().unwrap();
+        assert!(e.message.contains("live/room1_wr/nobody"), "{}", e.message);
+        assert!(
+            !e.message.contains("Error {"),
+            "no debug dumps: {}",
+            e.message
+        );
+        let bad = WatchRequest {
+            guid: "nobody".into(),
+            ..req
+        };
+        let e = start_watch(&state, &bad, Channel::new(|_| Ok(())))
+            .await
+            .err()
+            .unwrap();
+        assert!(e.message.contains("not a stream path"), "{}", e.message);
+    }
 
     #[test]
     fn backend_ws_of_the_built_in_server_is_its_own_port() {
@@ -402,7 +516,10 @@ mod tests {
             split_guid("live/room1_wr/alice"),
             Some(("live/room1_wr", "alice"))
         );
-        assert_eq!(split_guid("live/room1/room1"), Some(("live/room1", "room1")));
+        assert_eq!(
+            split_guid("live/room1/room1"),
+            Some(("live/room1", "room1"))
+        );
         assert_eq!(split_guid("alice"), None);
         assert_eq!(split_guid("live/"), None);
     }

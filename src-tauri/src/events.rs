@@ -37,6 +37,15 @@ pub enum BackendEvent {
         state: ConnectionState,
         detail: Option<String>,
     },
+    /// Everything the Presenter pane's publisher reports.
+    Presenter { event: red5_session::PublisherEvent },
+    /// Everything the Viewer pane's subscriber reports.
+    Viewer {
+        event: red5_session::SubscriberEvent,
+    },
+    /// The microphone level while publishing (10 per second), in dBFS.
+    #[serde(rename_all = "camelCase")]
+    MicLevel { peak_db: f32, rms_db: f32 },
     /// The built-in server started, stopped or failed.
     BuiltInServer {
         server: crate::server::BuiltInServerState,

@@ -8,7 +8,9 @@ pub mod commands;
 pub mod conference;
 pub mod events;
 pub mod server;
+pub mod sessions;
 pub mod state;
+pub mod video;
 
 pub use events::{BackendEvent, ConnectionState, EVENT_NAME};
 pub use state::AppState;
@@ -36,6 +38,21 @@ pub fn builder<R: tauri::Runtime>(
             commands::set_active_profile,
             commands::settings_status,
             commands::acknowledge_settings_problem,
+            commands::built_in_server_status,
+            sessions::list_devices,
+            sessions::video_attach,
+            sessions::video_ack,
+            sessions::presenter_preview,
+            sessions::presenter_start,
+            sessions::presenter_stop,
+            sessions::presenter_mute,
+            sessions::presenter_set_bitrate,
+            sessions::validate_metadata,
+            sessions::presenter_send_metadata,
+            sessions::viewer_start,
+            sessions::viewer_stop,
+            sessions::viewer_volume,
+            sessions::export_stats,
             // conference pane commands (src-tauri/src/conference.rs) — begin
             conference::conference_devices,
             conference::host_defaults,
@@ -47,6 +64,8 @@ pub fn builder<R: tauri::Runtime>(
 
 /// Ends sessions and stops the built-in server (on exit).
 pub async fn shutdown<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    use tauri::Manager;
+    sessions::shutdown(&app.state::<AppState>().sessions).await;
     server::stop(app).await;
 }
 

@@ -38,7 +38,10 @@ async fn bind(port: u16) -> Result<(ServerHandle, Option<String>), String> {
             tracing::warn!("built-in server: port {port} unavailable ({first}); using a free port");
             match LocalServer::start(cfg(0)).await {
                 Ok(h) => {
-                    let note = format!("port {port} was in use, so port {} is used", h.addr().port());
+                    let note = format!(
+                        "port {port} was in use, so port {} is used",
+                        h.addr().port()
+                    );
                     Ok((h, Some(note)))
                 }
                 Err(e) => Err(format!("The built-in server could not start: {e}")),

@@ -15,6 +15,7 @@ use red5_session::{Endpoint, IceServerConfig};
 use crate::conference::ConferenceState;
 use crate::events::ConnectionState;
 use crate::server::BuiltInServerState;
+use crate::sessions::Sessions;
 
 pub struct AppState {
     store: Mutex<SettingsStore>,
@@ -25,6 +26,8 @@ pub struct AppState {
     built_in_state: Mutex<BuiltInServerState>,
     /// Host and Participant panes (src-tauri/src/conference.rs).
     pub conference: ConferenceState,
+    /// Presenter and Viewer panes.
+    pub sessions: Sessions,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,6 +47,7 @@ impl AppState {
             built_in: Mutex::new(None),
             built_in_state: Mutex::new(BuiltInServerState::Off),
             conference: ConferenceState::default(),
+            sessions: Sessions::default(),
         }
     }
 
@@ -99,7 +103,9 @@ impl AppState {
                 None => {
                     return Err(match self.built_in_state() {
                         BuiltInServerState::Failed { message } => message,
-                        _ => "The built-in server is not running yet. Try again in a moment.".into(),
+                        _ => {
+                            "The built-in server is not running yet. Try again in a moment.".into()
+                        }
                     })
                 }
             }
