@@ -42,6 +42,9 @@ struct App {
     /// conference store (one store: `join` and the REST routes see the same ones).
     provisions: Mutex<HashMap<String, Value>>,
     conf: ConferenceState,
+    mixers: Arc<conference::MixerHost>,
+    sink: Arc<crate::mixfeed::SfuSink>,
+    mixer_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The built-in Stream Manager.
@@ -89,6 +92,7 @@ impl LocalServer {
                 hook.stream_unpublished(guid)
             }
         }));
+        let (mixers, sink, mixer_tasks) = crate::mixfeed::start(conf.clone(), registry.clone());
         let app = Arc::new(App {
             shared: Arc::new(Shared {
                 registry,
@@ -100,6 +104,9 @@ impl LocalServer {
             tokens,
             provisions: Mutex::new(HashMap::new()),
             conf: conf.clone(),
+            mixers,
+            sink,
+            mixer_tasks,
         });
         // Conference routes win over `dispatch` for their paths; the backend WS layer wraps
         // everything so `testbed=conference` upgrades on any path reach it first.
@@ -193,6 +200,10 @@ impl ServerHandle {
             let _ = s.send(());
         }
         let _ = self.app.shutdown_tx.send(true);
+        for t in &self.app.mixer_tasks {
+            t.abort();
+        }
+        self.app.mixers.shutdown();
         self.app.shared.registry.unpublish_all();
         if let Ok(mut m) = self.app.http_sessions.lock() {
             for (_, tx) in m.drain() {

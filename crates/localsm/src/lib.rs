@@ -14,6 +14,7 @@ pub mod conference;
 mod config;
 mod error;
 mod http;
+mod mixfeed;
 mod peer;
 mod sdp;
 mod session;

@@ -39,9 +39,10 @@ pub enum SubCtl {
     Unpublished,
 }
 
-struct Forwarded {
-    kind: MediaKind,
-    pkt: rtp::Packet,
+/// One packet on its way to a subscriber.
+pub struct Forwarded {
+    pub kind: MediaKind,
+    pub pkt: rtp::Packet,
 }
 
 struct SubLink {
@@ -101,6 +102,17 @@ impl Stream {
     /// Asks the publisher for a key frame (coalesced: at most one pending request).
     pub fn request_keyframe(&self) {
         let _ = self.keyframe_tx.try_send(());
+    }
+
+    /// Feeds a packet the server produced itself (a mixer output stream).
+    pub fn forward_local(&self, kind: MediaKind, pkt: rtp::Packet) {
+        self.forward(kind, pkt);
+    }
+
+    /// The key-frame requests of this stream's subscribers, for a publisher inside the
+    /// server (once; `None` when already taken).
+    pub fn take_keyframe_requests(&self) -> Option<mpsc::Receiver<()>> {
+        self.keyframe_rx.lock().ok().and_then(|mut r| r.take())
     }
 
     /// Fans one publisher packet out. Never blocks: a full subscriber queue drops the packet for
@@ -306,7 +318,6 @@ impl Registry {
 
     /// Publishes a stream of the server itself (a mixer output): subscribers see an ordinary
     /// stream, the publish listener (conference webhook) does not.
-    #[allow(dead_code)] // the mixer sink publishes through it (next step)
     pub fn publish_internal(
         &self,
         guid: &str,
@@ -500,6 +511,38 @@ impl Drop for Attachment {
     fn drop(&mut self) {
         self.stream.detach(self.id);
     }
+}
+
+/// An in-process subscriber (the mixer's decoders): the stream's packets arrive on the
+/// returned channel (bounded; a full queue drops like any slow subscriber).
+pub fn tap(
+    registry: &Registry,
+    stream: &Arc<Stream>,
+    queue: usize,
+) -> (Attachment, mpsc::Receiver<Forwarded>) {
+    let id = registry.next_id();
+    let (media, rx) = mpsc::channel::<Forwarded>(queue.max(8));
+    let (ctl, ctl_rx) = mpsc::unbounded_channel();
+    let link = Arc::new(SubLink {
+        id,
+        media,
+        ctl,
+        lagging: AtomicBool::new(false),
+        delivered: AtomicU64::new(0),
+        dropped: AtomicU64::new(0),
+    });
+    if let Ok(mut subs) = stream.subs.write() {
+        subs.push(link);
+    }
+    stream.request_keyframe();
+    (
+        Attachment {
+            id,
+            stream: stream.clone(),
+            ctl: ctl_rx,
+        },
+        rx,
+    )
 }
 
 /// Starts forwarding the stream into this subscriber's tracks. One task writes RTP (its queue

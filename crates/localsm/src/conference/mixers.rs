@@ -23,6 +23,8 @@ pub trait MixerSink: Send + Sync + 'static {
     fn video(&self, output_guid: &str, v: &VideoOutput);
     /// A 20 ms audio step: `full_mix` for viewers of `output_guid`, per-participant mix-minus.
     fn audio(&self, output_guid: &str, a: &AudioOutput);
+    /// The mixer of `output_guid` stopped for good (its thread has ended): unpublish.
+    fn stopped(&self, _output_guid: &str) {}
 }
 
 struct Running {
@@ -32,6 +34,8 @@ struct Running {
     room: String,
     /// Brew: the `streamGuid`s of the render trees, which are also the participant ids.
     sources: Vec<String>,
+    /// The published output (`<path>/<streamName>` or the Brew `streamGuid`).
+    output: String,
 }
 
 /// Every `streamGuid` string in the render trees, in tree order, without duplicates. (The
@@ -109,8 +113,10 @@ impl MixerHost {
         match ev {
             ConferenceEvent::CompositionCreated(c) => self.start(c),
             ConferenceEvent::CompositionDeleted(c) => {
-                if let Some(r) = self.running().remove(&c.event) {
+                let r = self.running().remove(&c.event);
+                if let Some(r) = r {
                     r.thread.stop();
+                    self.sink.stopped(&r.output);
                 }
             }
             ConferenceEvent::ConferenceChanged {
@@ -136,8 +142,10 @@ impl MixerHost {
                 }
             }
             ConferenceEvent::BrewDeleted(e) => {
-                if let Some(r) = self.running().remove(&brew_key(&e.mixer.event_id)) {
+                let r = self.running().remove(&brew_key(&e.mixer.event_id));
+                if let Some(r) = r {
                     r.thread.stop();
+                    self.sink.stopped(&r.output);
                 }
             }
             ConferenceEvent::CompositionState { .. } => {}
@@ -163,6 +171,7 @@ impl MixerHost {
             m.bitrate.unwrap_or(1500),
         );
         let (st, sink, event) = (self.state.clone(), self.sink.clone(), c.event.clone());
+        let out = output.clone();
         let spawned = MixerThread::spawn(config, move |ev| match ev {
             MixerEvent::Video(v) => {
                 sink.video(&output, &v);
@@ -184,6 +193,7 @@ impl MixerHost {
                         thread,
                         room,
                         sources: vec![],
+                        output: out,
                     },
                 ) {
                     old.thread.stop();
@@ -206,6 +216,7 @@ impl MixerHost {
             self.sink.clone(),
             m.stream_guid.trim_matches('/').to_owned(),
         );
+        let out = output.clone();
         let spawned = MixerThread::spawn(config, move |ev| match ev {
             MixerEvent::Video(v) => sink.video(&output, &v),
             MixerEvent::Audio(a) => sink.audio(&output, &a),
@@ -218,6 +229,7 @@ impl MixerHost {
                     thread,
                     room: String::new(),
                     sources,
+                    output: out,
                 };
                 if let Some(old) = self.running().insert(brew_key(&m.event_id), r) {
                     old.thread.stop();
@@ -264,10 +276,35 @@ impl MixerHost {
         took
     }
 
+    /// A subscriber of `output_guid` needs a key frame: the mixer encodes one next.
+    pub fn request_keyframe(&self, output_guid: &str) {
+        for r in self.running().values().filter(|r| r.output == output_guid) {
+            r.thread.request_keyframe();
+        }
+    }
+
+    /// Rooms (`live/room1`) with a running conference mixer, and the Brew source GUIDs.
+    pub fn inputs(&self) -> (Vec<String>, Vec<String>) {
+        let running = self.running();
+        let mut rooms: Vec<String> = running
+            .values()
+            .filter(|r| !r.room.is_empty())
+            .map(|r| r.room.clone())
+            .collect();
+        rooms.sort();
+        rooms.dedup();
+        let mut sources: Vec<String> = running.values().flat_map(|r| r.sources.clone()).collect();
+        sources.sort();
+        sources.dedup();
+        (rooms, sources)
+    }
+
     /// Stops every mixer (server shutdown; abort the task returned by `spawn` as well).
     pub fn shutdown(&self) {
-        for (_, r) in self.running().drain() {
+        let all: Vec<Running> = self.running().drain().map(|(_, r)| r).collect();
+        for r in all {
             r.thread.stop();
+            self.sink.stopped(&r.output);
         }
     }
 }

@@ -2,6 +2,8 @@
 //! real loopback sockets.
 #![allow(dead_code)]
 
+pub mod av;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
