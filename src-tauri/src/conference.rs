@@ -284,7 +284,7 @@ pub async fn conference_watch<R: Runtime>(
     frames: Channel<InvokeResponseBody>,
 ) -> Result<(), CommandError> {
     let (watch, events) = start_watch(&state, &request, frames).await?;
-    spawn_watch_events(app, request.id.clone(), events);
+    spawn_watch_events(app, request.id.clone(), request.guid.clone(), events);
     if let Some(old) = state.conference.watches().insert(request.id, watch) {
         old.stop();
     }
@@ -343,12 +343,15 @@ pub fn conference_unwatch(state: State<'_, AppState>, id: String) {
 fn spawn_watch_events<R: Runtime>(
     app: AppHandle<R>,
     id: String,
+    guid: String,
     mut events: mpsc::UnboundedReceiver<SubscriberEvent>,
 ) {
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
             let error = match ev {
-                SubscriberEvent::Failed { error } => Some(error.to_string()),
+                SubscriberEvent::Failed { error } => {
+                    Some(format!("The preview of {guid} stopped: {error}"))
+                }
                 SubscriberEvent::Stopped => None,
                 _ => continue,
             };
@@ -476,13 +479,16 @@ mod tests {
             guid: "live/room1_wr/nobody".into(),
             max_fps: None,
         };
-        let e = start_watch(&state, &req, channel).await.err().unwrap();
-        assert!(e.message.contains("live/room1_wr/nobody"), "{}", e.message);
-        assert!(
-            !e.message.contains("Error {"),
-            "no debug dumps: {}",
-            e.message
-        );
+        // The subscriber starts at once and reports the missing stream as its failure event.
+        let (_watch, mut events) = start_watch(&state, &req, channel).await.unwrap();
+        let error = loop {
+            match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+                Ok(Some(SubscriberEvent::Failed { error })) => break error.to_string(),
+                Ok(Some(_)) => {}
+                other => panic!("no failure for a missing stream: {other:?}"),
+            }
+        };
+        assert!(error.contains("not available"), "{error}");
         let bad = WatchRequest {
             guid: "nobody".into(),
             ..req
