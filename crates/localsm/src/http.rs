@@ -43,7 +43,6 @@ struct App {
     provisions: Mutex<HashMap<String, Value>>,
     conf: ConferenceState,
     mixers: Arc<conference::MixerHost>,
-    sink: Arc<crate::mixfeed::SfuSink>,
     mixer_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -98,6 +97,7 @@ impl LocalServer {
                 registry,
                 cfg: Arc::new(cfg),
                 shutdown,
+                mix: sink.clone(),
             }),
             shutdown_tx,
             http_sessions: Mutex::new(HashMap::new()),
@@ -105,7 +105,6 @@ impl LocalServer {
             provisions: Mutex::new(HashMap::new()),
             conf: conf.clone(),
             mixers,
-            sink,
             mixer_tasks,
         });
         // Conference routes win over `dispatch` for their paths; the backend WS layer wraps

@@ -142,6 +142,34 @@ pub fn negotiated(sdp: &str, kind: &str) -> Option<Negotiated> {
     })
 }
 
+/// `(kind, direction)` of every audio/video section that is not rejected (port 0), in order.
+/// A section without a direction attribute is `sendrecv`.
+pub fn media_sections(sdp: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
+        if let Some(m) = line.strip_prefix("m=") {
+            out.extend(current.take());
+            let mut parts = m.split(' ');
+            let kind = parts.next().unwrap_or_default();
+            let port = parts.next().unwrap_or("0");
+            if (kind == "audio" || kind == "video") && port != "0" {
+                current = Some((kind.to_owned(), "sendrecv".to_owned()));
+            }
+            continue;
+        }
+        if let Some((_, dir)) = current.as_mut() {
+            if let Some(d) = line.strip_prefix("a=") {
+                if matches!(d, "sendrecv" | "sendonly" | "recvonly" | "inactive") {
+                    *dir = d.to_owned();
+                }
+            }
+        }
+    }
+    out.extend(current);
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
@@ -194,5 +222,19 @@ m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=mid:1\r\na=rtpmap:102 H264/90000\r\na=fm
         assert!(validate("hello").is_err());
         assert!(validate("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n").is_err());
         assert!(validate(&format!("{ANSWER}a=ice-ufrag:abcd\r\n")).is_ok());
+    }
+
+    #[test]
+    fn media_sections_with_directions() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=sendrecv\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=recvonly\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n";
+        assert_eq!(
+            media_sections(sdp),
+            [
+                ("audio", "sendrecv"),
+                ("audio", "recvonly"),
+                ("video", "sendrecv")
+            ]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
     }
 }

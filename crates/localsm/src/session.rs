@@ -19,7 +19,13 @@ use crate::config::ServerConfig;
 use crate::error::{LocalSmError, Result};
 use crate::peer::{self, Peer, PeerEvent};
 use crate::sdp;
-use crate::sfu::{self, Attachment, Registry, Stream, SubCtl, SubTracks};
+use crate::sfu::{self, Attachment, MediaKind, Registry, Stream, SubCtl, SubTracks};
+use red5_media::rtp::{RtpCodec, RtpPacketizer};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::rtp_transceiver::RtpSender;
 
 /// Label of the hidden, pre-negotiated channel that only exists to put an `m=application`
 /// section into server offers (the client's own `red5pro` channel then opens in-band).
@@ -65,6 +71,19 @@ pub struct Shared {
     pub cfg: Arc<ServerConfig>,
     /// Flips to true when the server shuts down; every session ends.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Mixer outputs (mix-minus for joinGroup participants).
+    pub mix: Arc<crate::mixfeed::SfuSink>,
+}
+
+/// A joinGroup participant (§7.6): its id, group and the tracks the server sends it.
+struct Participant {
+    id: String,
+    group: String,
+    /// The first extra video section: the composite.
+    composite: Option<(Arc<TrackLocalStaticRTP>, u32, Arc<dyn RtpSender>)>,
+    /// The extra audio sections: mix-minus, in m-line order.
+    mix_minus: Vec<(Arc<TrackLocalStaticRTP>, u32, Arc<dyn RtpSender>)>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Where a session's media and messages go.
@@ -105,6 +124,7 @@ pub struct Session {
     handover: Option<(Vec<String>, tokio::time::Instant)>,
     /// After `unpublish`: when to close if the client does not.
     grace: Option<tokio::time::Instant>,
+    participant: Option<Participant>,
     done: bool,
 }
 
@@ -157,6 +177,7 @@ impl Session {
             local_sdp_cache: String::new(),
             handover: None,
             grace: None,
+            participant: None,
             done: false,
         }
     }
@@ -304,6 +325,188 @@ impl Session {
         Ok(())
     }
 
+    /// Conference participant (joinGroup, §7.6): the first audio and video sections receive the
+    /// participant's media (published as `<scope>/<name>`), every further audio/video section
+    /// is answered `sendonly`: the composite on the first extra video, mix-minus on the extra
+    /// audio. Returns the answer SDP.
+    async fn accept_join(&mut self, group: &str, name: &str, offer: &str) -> Result<String> {
+        sdp::validate(offer).map_err(LocalSmError::InvalidSdp)?;
+        let guid = self.guid(name);
+        if self.shared.registry.is_published(&guid) {
+            return Err(LocalSmError::AlreadyPublished(guid));
+        }
+        let p = peer::build(peer::publisher_media_engine(sdp::offers_h264(offer))?).await?;
+        let video_codec = if sdp::offers_h264(offer) {
+            peer::Negotiated {
+                codec: peer::h264_codec(),
+                payload_type: 102,
+            }
+        } else {
+            peer::Negotiated {
+                codec: peer::vp8_codec(),
+                payload_type: 96,
+            }
+        };
+        let audio_codec = peer::Negotiated {
+            codec: peer::opus_codec(),
+            payload_type: 111,
+        };
+        // Pre-made transceivers are matched to the offer's sections by kind and direction:
+        // the participant's own (sendrecv) sections take the recvonly ones, its recvonly
+        // sections the sendonly ones carrying our tracks.
+        let mut seen_audio = false;
+        let mut seen_video = false;
+        let mut composite = None;
+        let mut mix_minus = Vec::new();
+        for (kind, dir) in sdp::media_sections(offer) {
+            let (k, seen) = if kind == "audio" {
+                (RtpCodecKind::Audio, &mut seen_audio)
+            } else {
+                (RtpCodecKind::Video, &mut seen_video)
+            };
+            if !*seen && (dir == "sendrecv" || dir == "sendonly") {
+                *seen = true;
+                p.pc.add_transceiver_from_kind(
+                    k,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Recvonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+                continue;
+            }
+            if dir != "recvonly" && dir != "sendrecv" {
+                continue;
+            }
+            let (mk, n) = if k == RtpCodecKind::Audio {
+                (MediaKind::Audio, &audio_codec)
+            } else {
+                (MediaKind::Video, &video_codec)
+            };
+            if mk == MediaKind::Video && composite.is_some() {
+                continue;
+            }
+            let (track, ssrc) = sfu::new_local_track(group, mk, n);
+            let t =
+                p.pc.add_transceiver_from_track(
+                    track.clone() as Arc<dyn TrackLocal>,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendonly,
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            let Some(sender) = t.sender().await? else {
+                continue;
+            };
+            if mk == MediaKind::Video {
+                composite = Some((track, ssrc, sender));
+            } else {
+                mix_minus.push((track, ssrc, sender));
+            }
+        }
+        let desc = RTCSessionDescription::offer(offer.to_owned())
+            .map_err(|e| LocalSmError::InvalidSdp(e.to_string()))?;
+        if let Err(e) = p.pc.set_remote_description(desc).await {
+            let _ = p.pc.close().await;
+            return Err(LocalSmError::InvalidSdp(e.to_string()));
+        }
+        let answer = p.pc.create_answer(None).await?;
+        p.pc.set_local_description(answer).await?;
+        let local =
+            p.pc.local_description()
+                .await
+                .map(|d| d.sdp)
+                .unwrap_or_default();
+        self.name = name.to_owned();
+        self.role = Some(Role::Publisher);
+        self.local_sdp_cache = local.clone();
+        self.adopt(p);
+        self.participant = Some(Participant {
+            id: format!("{:06x}", rand::random::<u32>() & 0x00ff_ffff),
+            group: group.to_owned(),
+            composite,
+            mix_minus,
+            tasks: Vec::new(),
+        });
+        Ok(sdp::red5_origin(&local))
+    }
+
+    /// Starts sending a participant the composite of `<scope>/<group>` (whenever it is
+    /// published, again after a republish) and its mix-minus.
+    fn start_participant_media(&mut self) {
+        let Some(p) = self.participant.as_mut() else {
+            return;
+        };
+        let output = if self.scope.is_empty() {
+            p.group.clone()
+        } else {
+            format!("{}/{}", self.scope, p.group)
+        };
+        if let Some((track, ssrc, sender)) = p.composite.clone() {
+            let registry = self.shared.registry.clone();
+            let queue = self.shared.cfg.subscriber_queue;
+            let out = output.clone();
+            p.tasks.push(tokio::spawn(async move {
+                let tracks = SubTracks::video_only(track, ssrc, sender);
+                loop {
+                    if let Some(stream) = registry.get(&out).filter(|s| !s.is_closed()) {
+                        let mut a = sfu::attach(&registry, &stream, &tracks, queue).await;
+                        while let Some(ctl) = a.ctl.recv().await {
+                            if matches!(ctl, SubCtl::Unpublished) {
+                                break;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+            }));
+        }
+        if p.mix_minus.is_empty() {
+            return;
+        }
+        let tracks = p.mix_minus.clone();
+        let (sink, name) = (self.shared.mix.clone(), self.name.clone());
+        for (t, _, _) in &tracks {
+            // Drain RTCP so the track's event queue never grows.
+            let t = t.clone();
+            p.tasks.push(tokio::spawn(async move {
+                while let Some(TrackLocalEvent::OnRtcpPacket(_)) = t.poll().await {}
+            }));
+        }
+        p.tasks.push(tokio::spawn(async move {
+            let mut outs = Vec::new();
+            for (track, ssrc, sender) in tracks {
+                let pt = sender
+                    .get_parameters()
+                    .await
+                    .ok()
+                    .and_then(|p| p.rtp_parameters.codecs.first().map(|c| c.payload_type))
+                    .unwrap_or(111);
+                let r = rand::random::<u32>();
+                outs.push((
+                    track,
+                    RtpPacketizer::new(RtpCodec::Opus, pt, ssrc, r as u16, r),
+                ));
+            }
+            loop {
+                let mut rx = sink.listen(&output, &name);
+                while let Some(mm) = rx.recv().await {
+                    for ((track, pk), opus) in outs.iter_mut().zip(mm.tracks.iter()) {
+                        if let Ok(pkts) = pk.packetize(opus, mm.timestamp) {
+                            for pkt in pkts {
+                                let _ = track.write_rtp(pkt).await;
+                            }
+                        }
+                    }
+                }
+                // The mixer stopped; a new composition for the room may start later.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }));
+    }
+
     /// Subscriber: builds the server offer for `name` (tracks of the published stream).
     pub async fn make_offer(&mut self, name: &str, wait_gathering: bool) -> Result<String> {
         let guid = self.guid(name);
@@ -370,6 +573,9 @@ impl Session {
             return;
         }
         self.done = true;
+        if let Some(p) = self.participant.take() {
+            p.tasks.iter().for_each(|t| t.abort());
+        }
         if let Some(s) = self.stream.take() {
             self.shared.registry.unpublish(&s);
         }
@@ -389,7 +595,10 @@ impl Session {
         }
         self.started = true;
         let publish = self.role == Some(Role::Publisher);
-        if !self.http {
+        if let Some(p) = &self.participant {
+            let msg = ServerMessage::participant_starting(&p.id, &p.group);
+            self.send(&msg).await;
+        } else if !self.http {
             self.send(&ServerMessage::starting(
                 &self.name,
                 self.status_code(publish),
@@ -432,6 +641,10 @@ impl Session {
         if !self.http && self.client_eoc && self.server_eoc && !self.trickle_sent {
             self.trickle_sent = true;
             self.send_ws(&ServerMessage::trickle_completed(false));
+            // A participant sends no `publish`: it is started once ICE trickling is done.
+            if self.participant.is_some() {
+                self.start().await;
+            }
         }
     }
 
@@ -656,9 +869,36 @@ impl Session {
                 self.start().await;
                 self.attach_if_ready().await;
             }
-            ws::ClientMessage::JoinGroup(_) => {
-                self.error("Conference groups are not supported by the built-in server")
-                    .await;
+            ws::ClientMessage::JoinGroup(m) => {
+                if let Err(e) = self.check_name(&m.stream_name) {
+                    return self.error(&e).await;
+                }
+                if m.group.is_empty() {
+                    return self.error("joinGroup needs the group (room) name").await;
+                }
+                if self.pc.is_some() {
+                    return self
+                        .error("An offer was already handled on this connection")
+                        .await;
+                }
+                match self
+                    .accept_join(&m.group, &m.stream_name, &m.data.sdp.sdp)
+                    .await
+                {
+                    Ok(answer) => {
+                        let id = self.participant.as_ref().map(|p| p.id.clone());
+                        self.send_ws(&ServerMessage::answer(answer, id));
+                        if let Err(e) = self.register_stream() {
+                            return self.error(&e.to_string()).await;
+                        }
+                        self.start_participant_media();
+                    }
+                    Err(LocalSmError::AlreadyPublished(g)) => {
+                        self.error(&format!("Stream {g} is already being published"))
+                            .await
+                    }
+                    Err(e) => self.error(&e.to_string()).await,
+                }
             }
             ws::ClientMessage::Transport(m) => self.on_transport_message(m).await,
         }

@@ -446,12 +446,21 @@ fn local_track(
     kind: MediaKind,
     n: &Negotiated,
 ) -> (Arc<TrackLocalStaticRTP>, u32) {
+    new_local_track(&stream.name, kind, n)
+}
+
+/// A local RTP track with a random SSRC (`msid` = stream name).
+pub fn new_local_track(
+    stream_name: &str,
+    kind: MediaKind,
+    n: &Negotiated,
+) -> (Arc<TrackLocalStaticRTP>, u32) {
     let ssrc = rand::random::<u32>();
     let (rk, label) = match kind {
         MediaKind::Video => (RtpCodecKind::Video, "video"),
         MediaKind::Audio => (RtpCodecKind::Audio, "audio"),
     };
-    let msid = stream.name.replace(char::is_whitespace, "_");
+    let msid = stream_name.replace(char::is_whitespace, "_");
     let t = TrackLocalStaticRTP::new(MediaStreamTrack::new(
         msid,
         format!("{label}-{ssrc:08x}"),
@@ -470,6 +479,23 @@ fn local_track(
 }
 
 impl SubTracks {
+    /// Only a video track, already added to a peer connection (a conference participant's
+    /// composite section).
+    pub fn video_only(
+        track: Arc<TrackLocalStaticRTP>,
+        ssrc: u32,
+        sender: Arc<dyn RtpSender>,
+    ) -> SubTracks {
+        SubTracks {
+            video: Some(OutTrack {
+                track,
+                ssrc,
+                sender,
+            }),
+            audio: None,
+        }
+    }
+
     /// Adds one sendonly track per published kind (video first, then audio, as Red5 offers).
     pub async fn add_to(pc: &Arc<dyn PeerConnection>, stream: &Stream) -> Result<SubTracks> {
         let mut out = SubTracks {

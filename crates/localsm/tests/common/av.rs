@@ -28,6 +28,9 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState, RTCSessionDescription};
 
+/// Decoded mono 48 kHz samples, appended as they arrive.
+pub type Pcm = Arc<Mutex<Vec<f32>>>;
+
 pub const W: u32 = 320;
 pub const H: u32 = 180;
 
@@ -132,7 +135,7 @@ pub fn synth(
                 }
             }
             // 1 video frame every 4 audio frames: 12.5 fps.
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 if key.swap(false, Ordering::AcqRel) {
                     enc.request_keyframe();
                 }
@@ -423,4 +426,185 @@ pub async fn until_frame(
     })
     .await
     .unwrap_or_else(|_| panic!("no composite frame where {what}"))
+}
+
+/// A joinGroup participant (§7.6) over the SM1 WS proxy, sending a pattern + tone and
+/// decoding the composite and its mix-minus tracks.
+pub struct Participant {
+    pub pc: Arc<dyn PeerConnection>,
+    pub ws: super::Ws,
+    pub id: String,
+    pub composite: Arc<Mutex<Option<VideoSink>>>,
+    pub audio: Arc<Mutex<Vec<Pcm>>>,
+    _synth: Synth,
+}
+
+pub async fn join(
+    s: &ServerHandle,
+    app: &str,
+    group: &str,
+    name: &str,
+    color: PatternColor,
+    freq: f32,
+) -> Participant {
+    use super::{ws_connect, ws_next, ws_send};
+    use serde_json::json;
+    let mut ws = ws_connect(&format!(
+        "{}/streammanager/?id={name}&host=127.0.0.1&app={app}",
+        s.ws_url()
+    ))
+    .await;
+    assert_eq!(
+        ws_next(&mut ws).await.unwrap()["data"]["code"],
+        "NetConnection.Connect.Success"
+    );
+    let (pc, mut ev) = client_peer().await;
+    let (vt, vssrc) = rtp_track(RtpCodecKind::Video, name);
+    let (at, assrc) = rtp_track(RtpCodecKind::Audio, name);
+    pc.add_track(at.clone() as Arc<dyn TrackLocal>)
+        .await
+        .unwrap();
+    for kind in [
+        RtpCodecKind::Audio,
+        RtpCodecKind::Audio,
+        RtpCodecKind::Audio,
+    ] {
+        pc.add_transceiver_from_kind(
+            kind,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    pc.add_track(vt.clone() as Arc<dyn TrackLocal>)
+        .await
+        .unwrap();
+    pc.add_transceiver_from_kind(
+        RtpCodecKind::Video,
+        Some(RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let offer = pc.create_offer(None).await.unwrap();
+    pc.set_local_description(offer.clone()).await.unwrap();
+    ws_send(
+        &mut ws,
+        json!({"joinGroup": group, "streamName": name, "transport": "udp",
+               "data": {"sdp": {"type": "offer", "sdp": offer.sdp}}}),
+    )
+    .await;
+    let composite: Arc<Mutex<Option<VideoSink>>> = Arc::default();
+    let audio: Arc<Mutex<Vec<Pcm>>> = Arc::default();
+    let on_track = {
+        let (composite, audio) = (composite.clone(), audio.clone());
+        move |t: Arc<dyn TrackRemote>, kind: RtpCodecKind| match kind {
+            RtpCodecKind::Video => *composite.lock().unwrap() = Some(decode_video(t)),
+            _ => audio.lock().unwrap().push(decode_audio(t)),
+        }
+    };
+    let mut id = None::<String>;
+    loop {
+        tokio::select! {
+            m = ws_next(&mut ws) => {
+                let v = m.expect("socket open during joinGroup");
+                let d = &v["data"];
+                if d["sdp"]["type"] == "answer" {
+                    id = Some(d["participantId"].as_str().expect("participantId in the answer").to_owned());
+                    let sdp = d["sdp"]["sdp"].as_str().unwrap().to_owned();
+                    pc.set_remote_description(RTCSessionDescription::answer(sdp).unwrap()).await.unwrap();
+                } else if d["type"] == "candidate" {
+                    if let Some(c) = d["candidate"]["candidate"].as_str() {
+                        let init = webrtc::peer_connection::RTCIceCandidateInit {
+                            candidate: c.to_owned(),
+                            sdp_mid: d["candidate"]["sdpMid"].as_str().map(str::to_owned),
+                            sdp_mline_index: d["candidate"]["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                            ..Default::default()
+                        };
+                        pc.add_ice_candidate(init).await.unwrap();
+                    }
+                } else if let (Some(msg), Some(pid)) = (d["message"].as_str(), id.as_deref()) {
+                    if msg == format!("participant {pid} starting {group}") {
+                        break;
+                    }
+                } else if d["type"] == "error" {
+                    panic!("server error during joinGroup: {v}");
+                }
+            }
+            Some(e) = ev.recv() => match e {
+                Ev::Cand(c) => {
+                    let who = id.clone().unwrap_or_else(|| name.to_owned());
+                    let cand = json!({"candidate": c.candidate, "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_mline_index});
+                    ws_send(&mut ws, json!({"handleCandidate": who, "data": {"candidate": cand}})).await;
+                }
+                // SDK 11's end marker has no handleCandidate key.
+                Ev::Gathered => ws_send(&mut ws, json!({"data": {"candidate": {"type": "candidate", "candidate": ""}}})).await,
+                Ev::Track(t) => { let k = t.kind().await; on_track(t, k) }
+                _ => {}
+            }
+        }
+    }
+    tokio::spawn(async move {
+        while let Some(e) = ev.recv().await {
+            if let Ev::Track(t) = e {
+                let k = t.kind().await;
+                on_track(t, k);
+            }
+        }
+    });
+    let synth = synth((vt, vssrc, 102), (at, assrc, 111), color, freq);
+    Participant {
+        pc,
+        ws,
+        id: id.unwrap(),
+        composite,
+        audio,
+        _synth: synth,
+    }
+}
+
+impl Participant {
+    /// Max tone power of `freq` over the mix-minus tracks in the last `secs`.
+    pub fn tone(&self, freq: f32, secs: f32) -> f32 {
+        self.audio
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|pcm| {
+                let a = tail(pcm, secs);
+                if a.len() < (48_000.0 * secs * 0.8) as usize {
+                    0.0
+                } else {
+                    has_tone(&a, freq)
+                }
+            })
+            .fold(0.0, f32::max)
+    }
+
+    pub fn audio_tracks(&self) -> usize {
+        self.audio.lock().unwrap().len()
+    }
+
+    /// The latest composite picture (None before the first one).
+    pub fn picture(&self) -> Option<Arc<VideoFrame>> {
+        self.composite
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|v| v.latest.borrow().clone())
+    }
+}
+
+/// Polls `f` every 100 ms for up to 30 s.
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(30), "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
