@@ -22,11 +22,17 @@ pub fn builder<R: tauri::Runtime>(
 ) -> tauri::Builder<R> {
     builder
         .manage(state)
-        .setup(|app| {
-            // The built-in server starts with the app when its profile is active.
-            tauri::async_runtime::spawn(server::sync_with_profile(app.handle().clone()));
-            Ok(())
-        })
+        // The built-in server starts with the app when its profile is active. A plugin's setup
+        // runs in `build()` (the app's own `setup` only once the event loop runs), so the mock
+        // runtime in tests gets the same start-up as the real window.
+        .plugin(
+            tauri::plugin::Builder::<R, ()>::new("red5-desk-services")
+                .setup(|app, _api| {
+                    tauri::async_runtime::spawn(server::sync_with_profile(app.clone()));
+                    Ok(())
+                })
+                .build(),
+        )
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::get_snapshot,

@@ -39,7 +39,17 @@ fn main() -> ExitCode {
         logs = %log_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
         "starting Red5 Desk"
     );
-    let state = red5_desk::AppState::open(config_dir, log_dir);
+    let mut state = red5_desk::AppState::open(config_dir, log_dir);
+    // Another port for the built-in server (tests; two instances side by side).
+    if let Some(port) = std::env::var("RED5_DESK_BUILTIN_PORT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u16>().ok())
+    {
+        state = state.with_built_in_port(port);
+    }
+    if let Some(dir) = std::env::var_os("RED5_DESK_EXPORT_DIR") {
+        state = state.with_export_dir(dir.into());
+    }
     let app = match red5_desk::builder(tauri::Builder::default(), state).build(red5_desk::context())
     {
         Ok(app) => app,

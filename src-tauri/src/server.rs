@@ -65,11 +65,7 @@ pub async fn sync_with_profile<R: Runtime>(app: AppHandle<R>) {
         let p = store.active();
         (p.is_built_in(), p.port)
     };
-    // Environment override for tests and for running two instances side by side.
-    let port = std::env::var("RED5_DESK_BUILTIN_PORT")
-        .ok()
-        .and_then(|v| v.trim().parse::<u16>().ok())
-        .unwrap_or(port);
+    let port = state.built_in_port().unwrap_or(port);
     if !built_in {
         if let Some(h) = state.take_built_in_server() {
             h.shutdown().await;

@@ -661,24 +661,20 @@ pub async fn viewer_start<R: Runtime>(
             s.video.clone(),
             Sink::Viewer,
             move |stop| {
-                // Wake up now and then to notice a stop even when no frame comes.
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return Pull::End;
-                    }
-                    match rx.try_recv() {
-                        Ok(mut v) => {
-                            // Show the newest decoded frame; older queued ones are already late.
-                            while let Ok(newer) = rx.try_recv() {
-                                v = newer;
-                            }
-                            return Pull::Frame(v.frame);
+                if stop.load(Ordering::Relaxed) {
+                    return Pull::End;
+                }
+                match rx.try_recv() {
+                    Ok(mut v) => {
+                        // Show the newest decoded frame; older queued ones are already late.
+                        while let Ok(newer) = rx.try_recv() {
+                            v = newer;
                         }
-                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => return Pull::Idle,
-                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
-                            return Pull::End
-                        }
+                        Pull::Frame(v.frame)
                     }
+                    // Polled, so a stop is noticed even when no frame comes.
+                    Err(tokio::sync::mpsc::error::TryRecvError::Empty) => Pull::Idle,
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => Pull::End,
                 }
             },
         )
@@ -795,8 +791,8 @@ pub async fn viewer_volume(
 
 /// Where exported stats go: the user's Downloads folder, else `<config dir>/exports`.
 fn export_dir<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> std::path::PathBuf {
-    if let Some(d) = std::env::var_os("RED5_DESK_EXPORT_DIR") {
-        return d.into();
+    if let Some(d) = state.export_dir() {
+        return d.clone();
     }
     match app.path().download_dir() {
         Ok(d) if d.is_dir() => d,

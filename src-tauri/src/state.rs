@@ -24,6 +24,8 @@ pub struct AppState {
     log_dir: Option<PathBuf>,
     built_in: Mutex<Option<ServerHandle>>,
     built_in_state: Mutex<BuiltInServerState>,
+    built_in_port: Option<u16>,
+    export_dir: Option<PathBuf>,
     /// Host and Participant panes (src-tauri/src/conference.rs).
     pub conference: ConferenceState,
     /// Presenter and Viewer panes.
@@ -46,6 +48,8 @@ impl AppState {
             log_dir,
             built_in: Mutex::new(None),
             built_in_state: Mutex::new(BuiltInServerState::Off),
+            built_in_port: None,
+            export_dir: None,
             conference: ConferenceState::default(),
             sessions: Sessions::default(),
         }
@@ -69,6 +73,26 @@ impl AppState {
 
     pub fn log_dir(&self) -> Option<&PathBuf> {
         self.log_dir.as_ref()
+    }
+
+    /// Binds the built-in server to `port` instead of the profile's (0 = any free port).
+    pub fn with_built_in_port(mut self, port: u16) -> Self {
+        self.built_in_port = Some(port);
+        self
+    }
+
+    /// Writes exports (stats JSON) to `dir` instead of the Downloads folder.
+    pub fn with_export_dir(mut self, dir: PathBuf) -> Self {
+        self.export_dir = Some(dir);
+        self
+    }
+
+    pub fn export_dir(&self) -> Option<&PathBuf> {
+        self.export_dir.as_ref()
+    }
+
+    pub fn built_in_port(&self) -> Option<u16> {
+        self.built_in_port
     }
 
     /// Runs `f` on the running built-in server, if any (`None` when it is not running).

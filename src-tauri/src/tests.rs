@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
-use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
+use tauri::{App, Listener, Manager, WebviewWindow, WebviewWindowBuilder};
 
 use crate::{AppState, EVENT_NAME};
 
@@ -19,7 +19,10 @@ struct Harness {
 }
 
 fn harness(dir: &Path) -> Harness {
-    let state = AppState::open(dir.to_owned(), Some(dir.join("logs")));
+    // Port 0: tests run in parallel and must not fight over 5080.
+    let state = AppState::open(dir.to_owned(), Some(dir.join("logs")))
+        .with_built_in_port(0)
+        .with_export_dir(dir.join("exports"));
     let app = crate::builder(mock_builder(), state)
         .build(crate::context())
         .unwrap();
@@ -55,10 +58,33 @@ impl Harness {
         .map(|b| b.deserialize::<Value>().unwrap())
     }
 
+    /// The next settings-related event (the built-in server's and sessions' own are skipped).
     fn next_event(&self) -> Value {
-        self.events
-            .recv_timeout(Duration::from_secs(5))
-            .expect("a backend event")
+        loop {
+            let ev = self
+                .events
+                .recv_timeout(Duration::from_secs(5))
+                .expect("a backend event");
+            if !matches!(
+                ev["type"].as_str(),
+                Some("builtInServer" | "connection" | "presenter" | "viewer" | "micLevel")
+            ) {
+                return ev;
+            }
+        }
+    }
+
+    /// Waits for the first event matching `pred` (up to `secs`).
+    fn wait_event(&self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(ev) if pred(&ev) => return ev,
+                Ok(_) => {}
+                Err(_) => panic!("no event: {what}"),
+            }
+        }
     }
 }
 
@@ -268,4 +294,222 @@ fn config_serves_ui_with_a_strict_csp() {
         "ui/index.html is not embedded"
     );
     assert!(ctx.assets().get(&"js/main.js".into()).is_some());
+}
+
+// ------------------------------------------------------------------ built-in server and sessions
+
+fn wait_running(h: &Harness) -> String {
+    // The app may have started it before the test's listener existed.
+    let now = h.call("built_in_server_status", json!({})).unwrap();
+    if now["state"] == "running" {
+        return now["baseUrl"].as_str().unwrap().to_owned();
+    }
+    let ev = h.wait_event("the built-in server running", 20, |e| {
+        e["type"] == "builtInServer" && e["server"]["state"] != "starting"
+    });
+    assert_eq!(ev["server"]["state"], "running", "{ev}");
+    ev["server"]["baseUrl"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn built_in_server_runs_in_process_for_the_built_in_profile_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path());
+    let base = wait_running(&h);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let snap = h.call("get_snapshot", json!({})).unwrap();
+    assert_eq!(snap["builtInServer"]["state"], "running");
+    assert_eq!(snap["builtInServer"]["baseUrl"], base.as_str());
+    // A real server answers on that port: an SM2 lookup of a stream nobody publishes.
+    let addr = base.trim_start_matches("http://").to_owned();
+    let state = h.window.state::<AppState>();
+    let (ep, _) = state.session_target().unwrap();
+    assert_eq!(ep.base_url, base);
+    assert!(std::net::TcpStream::connect(&addr).is_ok());
+
+    // Another profile becomes active: the built-in server stops and its port closes.
+    let saved = h
+        .call("save_profile", json!({ "form": sm2_form() }))
+        .unwrap();
+    let id = saved["id"].as_str().unwrap().to_owned();
+    h.call("set_active_profile", json!({ "id": id })).unwrap();
+    h.wait_event("the built-in server stopped", 10, |e| {
+        e["type"] == "builtInServer" && e["server"]["state"] == "off"
+    });
+    assert!(std::net::TcpStream::connect(&addr).is_err());
+    let (ep, _) = state.session_target().unwrap();
+    assert_eq!(ep.base_url, "https://sm.example.com:443");
+    // Back to the built-in one: it starts again.
+    h.call("set_active_profile", json!({ "id": "builtin" }))
+        .unwrap();
+    wait_running(&h);
+}
+
+#[test]
+fn metadata_text_and_json_modes() {
+    use crate::sessions::metadata_payload;
+    assert_eq!(
+        metadata_payload("Now: keynote", false).unwrap(),
+        json!({"metadata": "Now: keynote"})
+    );
+    assert!(metadata_payload("   ", false).unwrap_err().contains("Type"));
+    assert_eq!(
+        metadata_payload(r#"{"title":"Intro","n":2}"#, true).unwrap(),
+        json!({"title": "Intro", "n": 2})
+    );
+    let e = metadata_payload(r#"{"title": }"#, true).unwrap_err();
+    assert!(
+        e.starts_with("This is not valid JSON") && e.contains("line 1"),
+        "{e}"
+    );
+    let e = metadata_payload("[1,2]", true).unwrap_err();
+    assert!(e.contains("must be an object"), "{e}");
+    assert_eq!(
+        crate::sessions::capitalise("the stream \"x\" is not available"),
+        "The stream \"x\" is not available."
+    );
+}
+
+#[test]
+fn commands_without_a_session_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path());
+    let e = h
+        .call(
+            "presenter_send_metadata",
+            json!({"text": "hi", "jsonMode": false}),
+        )
+        .unwrap_err();
+    assert_eq!(e["message"], "Not publishing. Press Publish first.");
+    let e = h
+        .call("export_stats", json!({"role": "viewer"}))
+        .unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("no statistics"));
+    let e = h
+        .call("validate_metadata", json!({"text": "{", "jsonMode": true}))
+        .unwrap();
+    assert!(e.as_str().unwrap().contains("not valid JSON"));
+}
+
+/// The whole Presenter → Viewer path on the real built-in server, through the commands: the
+/// synthetic pattern is published, metadata sent before the viewer joins is replayed to it, later
+/// metadata arrives live, decoded frames reach the viewer's canvas channel as JPEG, stats export
+/// writes a JSON file, and stopping the publisher tells the viewer.
+#[test]
+fn publish_subscribe_metadata_video_and_export_through_commands() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path());
+    wait_running(&h);
+    let state = h.window.state::<AppState>();
+
+    // The viewer's canvas: a Rust-side channel that records what the page would get.
+    let frames: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let f2 = frames.clone();
+    let channel = tauri::ipc::Channel::new(move |body| {
+        if let tauri::ipc::InvokeResponseBody::Raw(b) = body {
+            f2.lock().unwrap().push(b);
+        }
+        Ok(())
+    });
+    state
+        .sessions
+        .video
+        .attach(crate::video::Sink::Viewer, channel);
+
+    h.call(
+        "presenter_start",
+        json!({"options": {
+            "streamName": "desk1", "camera": "synthetic:pattern:red", "microphone": "synthetic:tone:440",
+            "width": 320, "height": 180, "fps": 30, "codec": "h264", "bitrateKbps": 600, "transport": "profile"
+        }}),
+    )
+    .unwrap();
+    h.wait_event("Publish.Start", 30, |e| {
+        e["type"] == "presenter" && e["event"]["type"] == "started"
+    });
+    let sent = h
+        .call(
+            "presenter_send_metadata",
+            json!({"text": "before the viewer", "jsonMode": false}),
+        )
+        .unwrap();
+    assert_eq!(sent["method"], "onMetaData");
+    assert_eq!(sent["data"], json!({"metadata": "before the viewer"}));
+    let e = h
+        .call(
+            "presenter_send_metadata",
+            json!({"text": "{oops", "jsonMode": true}),
+        )
+        .unwrap_err();
+    assert!(e["message"].as_str().unwrap().contains("not valid JSON"));
+
+    h.call(
+        "viewer_start",
+        json!({"options": {"streamName": "desk1", "volume": 0.5, "transport": "ws"}}),
+    )
+    .unwrap();
+    let md = h.wait_event("the replayed metadata", 30, |e| {
+        e["type"] == "viewer" && e["event"]["type"] == "metadata"
+    });
+    assert_eq!(
+        md["event"]["data"],
+        json!({"metadata": "before the viewer"})
+    );
+    h.call(
+        "presenter_send_metadata",
+        json!({"text": r#"{"cue": 2, "title": "Live"}"#, "jsonMode": true}),
+    )
+    .unwrap();
+    let md = h.wait_event("live metadata", 20, |e| {
+        e["type"] == "viewer" && e["event"]["type"] == "metadata"
+    });
+    assert_eq!(md["event"]["data"], json!({"cue": 2, "title": "Live"}));
+    h.wait_event("viewer stats", 20, |e| {
+        e["type"] == "viewer"
+            && e["event"]["type"] == "stats"
+            && e["event"]["stats"]["bitrateInKbps"].as_f64().unwrap_or(0.0) > 0.0
+    });
+
+    // Frames reached the canvas channel: our prefix, the R5F1 header, a JPEG. Nobody acks here,
+    // so flow control lets MAX_IN_FLIGHT through per ack timeout (500 ms) and drops the rest.
+    let got = frames.lock().unwrap().clone();
+    assert!(!got.is_empty());
+    let f = &got[0];
+    assert_eq!(&f[8..12], b"R5F1");
+    let (fmt, w, hh) = red5_media::ui::parse_header(&f[8..]).unwrap();
+    assert_eq!((fmt, w, hh), (red5_media::ui::UiFormat::Jpeg, 320, 180));
+    assert_eq!(&f[24..26], &[0xFF, 0xD8], "JPEG start of image");
+    let c = state.sessions.video.counters(crate::video::Sink::Viewer);
+    assert!(
+        c.sent * 3 < c.dropped,
+        "unacked frames must be dropped: {c:?}"
+    );
+    // Acks let more through.
+    h.call("video_ack", json!({"sink": "viewer", "count": 2}))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while frames.lock().unwrap().len() <= got.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no frame after the ack"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let path = h.call("export_stats", json!({"role": "viewer"})).unwrap();
+    let text = std::fs::read_to_string(path.as_str().unwrap()).unwrap();
+    let arr: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert!(
+        !arr.is_empty() && arr[0].get("bitrateInKbps").is_some(),
+        "{text}"
+    );
+
+    h.call("presenter_stop", json!({})).unwrap();
+    h.wait_event("the unpublish notice", 20, |e| {
+        e["type"] == "viewer" && e["event"]["type"] == "unpublished"
+    });
+    h.call("viewer_stop", json!({})).unwrap();
+    let snap = h.call("get_snapshot", json!({})).unwrap();
+    assert_eq!(snap["connection"], "idle");
 }

@@ -164,7 +164,10 @@ impl VideoOutputs {
         let mut msg = Vec::with_capacity(8 + bytes.len());
         msg.extend_from_slice(&handed_ms.to_le_bytes());
         msg.extend_from_slice(&bytes);
-        out.in_flight.fetch_add(1, Ordering::AcqRel);
+        if out.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            // The ack timeout counts from the oldest frame still on its way.
+            *out.last_ack.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
         match out.channel.send(InvokeResponseBody::Raw(msg)) {
             Ok(()) => {
                 out.sent.fetch_add(1, Ordering::Relaxed);

@@ -6,6 +6,7 @@ import { mountNav } from './nav.js';
 import { mountStatusBar } from './statusbar.js';
 import { mountBanner } from './banner.js';
 import { toast } from './toast.js';
+import { publish } from './bus.js';
 import { trackInputModality } from './focus.js';
 import { pane as participant } from './panes/participant.js';
 import { pane as host } from './panes/host.js';
@@ -29,7 +30,10 @@ async function start() {
 
   try {
     // Listen first so no event between the snapshot and the subscription is lost.
-    await onBackendEvent((ev) => store.update((s) => applyBackendEvent(s, ev)));
+    await onBackendEvent((ev) => {
+      store.update((s) => applyBackendEvent(s, ev));
+      publish(ev);
+    });
     const [snap, app] = await Promise.all([invoke('get_snapshot'), invoke('app_info')]);
     store.update({
       ready: true,
@@ -39,6 +43,7 @@ async function start() {
       connection: snap.connection,
       settings: snap.settings,
       kinds: snap.kinds,
+      builtInServer: snap.builtInServer,
     });
     document.body.dataset.ready = 'true';
   } catch (e) {

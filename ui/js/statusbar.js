@@ -10,6 +10,13 @@ const CONNECTION_TEXT = {
   failed: 'Connection failed',
 };
 
+const SESSION_TEXT = {
+  connecting: 'connecting',
+  live: 'live',
+  reconnecting: 'reconnecting',
+  failed: 'failed',
+};
+
 export function mountStatusBar(store, nav) {
   $('#status-profile').addEventListener('click', () => nav.select('settings', { focus: true }));
   store.subscribe((s) => {
@@ -23,5 +30,23 @@ export function mountStatusBar(store, nav) {
     const kind = p && p.kindLabel !== p.name ? `${p.kindLabel} · ` : '';
     $('#status-profile-endpoint').textContent = p ? `${kind}${p.endpoint} · ${p.transportLabel}` : '';
     $('#status-version').textContent = s.app ? `v${s.app.version}` : '';
+
+    const srv = $('#status-server');
+    const b = s.builtInServer || { state: 'off' };
+    srv.hidden = b.state === 'off';
+    srv.dataset.state = b.state;
+    srv.querySelector('.status-text').textContent =
+      {
+        starting: 'Built-in server starting…',
+        running: `Built-in server on ${(b.baseUrl || '').replace(/^http:\/\//, '')}${b.note ? ` (${b.note})` : ''}`,
+        failed: b.message || 'The built-in server could not start.',
+      }[b.state] || '';
+
+    const ses = [];
+    const sp = s.sessions && s.sessions.presenter;
+    const sv = s.sessions && s.sessions.viewer;
+    if (sp && sp !== 'stopped') ses.push(`Presenter: ${SESSION_TEXT[sp] || sp}`);
+    if (sv && sv !== 'stopped') ses.push(`Viewer: ${SESSION_TEXT[sv] || sv}`);
+    $('#status-sessions').textContent = ses.join(' · ');
   });
 }

@@ -31,6 +31,8 @@ export const initialState = {
   settings: null, // { path, savingEnabled, problem, problemMessage }
   kinds: [],
   app: null, // { name, version, configDir, logDir }
+  builtInServer: { state: 'off' }, // { state: off|starting|running|failed, baseUrl?, note?, message? }
+  sessions: { presenter: null, viewer: null }, // session state per pane (SessionState or null)
   error: null,
 };
 
@@ -43,6 +45,14 @@ export function applyBackendEvent(state, ev) {
       return { settings: ev.status };
     case 'connection':
       return { connection: ev.state, connectionDetail: ev.detail ?? null };
+    case 'builtInServer':
+      return { builtInServer: ev.server };
+    case 'presenter':
+    case 'viewer':
+      if (ev.event && ev.event.type === 'state') {
+        return { sessions: { ...state.sessions, [ev.type]: ev.event.state } };
+      }
+      return {};
     default:
       return {};
   }

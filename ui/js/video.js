@@ -1,0 +1,108 @@
+// Video from Rust onto a <canvas>: JPEG frames over a tauri::ipc::Channel (see src-tauri/src/video.rs).
+// Message: [f64 LE handed-over time, ms] + [16-byte R5F1 header: format, width, height, capture ms]
+// + JPEG. Each painted frame is acked so Rust keeps at most two frames in flight.
+import { invoke } from './backend.js';
+
+const PREFIX = 8;
+const HEADER = 16;
+
+/**
+ * Attaches `canvas` to the backend video sink `sink` ('preview' | 'viewer').
+ * Returns { stats(), reset(), clear() }; onFirstFrame(w, h) runs after a (re)start's first paint.
+ */
+export function attachVideo(sink, canvas, { onFrame } = {}) {
+  const ctx = canvas.getContext('2d', { alpha: false });
+  const t = window.__TAURI__;
+  let chain = Promise.resolve();
+  const m = newStats();
+
+  const channel = new t.core.Channel();
+  channel.onmessage = (msg) => {
+    // Paint in arrival order; decoding is asynchronous.
+    chain = chain.then(() => paint(msg)).catch(() => {});
+  };
+
+  async function paint(msg) {
+    const buf = msg instanceof ArrayBuffer ? msg : msg.buffer || new Uint8Array(msg).buffer;
+    try {
+      const dv = new DataView(buf);
+      if (buf.byteLength < PREFIX + HEADER) return;
+      const handed = dv.getFloat64(0, true);
+      const format = dv.getUint8(PREFIX + 4);
+      const w = dv.getUint16(PREFIX + 6, true);
+      const h = dv.getUint16(PREFIX + 8, true);
+      const capture = dv.getUint32(PREFIX + 12, true);
+      if (format !== 0) return; // only JPEG is sent
+      const bmp = await createImageBitmap(new Blob([new Uint8Array(buf, PREFIX + HEADER)], { type: 'image/jpeg' }));
+      if (canvas.width !== w || canvas.height !== h) {
+        canvas.width = w;
+        canvas.height = h;
+      }
+      ctx.drawImage(bmp, 0, 0);
+      if (bmp.close) bmp.close();
+      const now = Date.now();
+      m.record(now, now - handed, (now % 2 ** 32) - capture, w, h);
+      canvas.dataset.frames = String(m.total);
+      if (onFrame) onFrame(w, h, m);
+    } finally {
+      invoke('video_ack', { sink, count: 1 }).catch(() => {});
+    }
+  }
+
+  invoke('video_attach', { sink, channel }).catch(() => {});
+
+  return {
+    stats: () => m.summary(),
+    reset: () => m.reset(),
+    clear() {
+      ctx.fillStyle = '#0a0c0f';
+      ctx.fillRect(0, 0, canvas.width, canvas.height);
+      canvas.dataset.frames = '0';
+      m.total = 0;
+    },
+  };
+}
+
+function newStats() {
+  return {
+    total: 0,
+    window: [],
+    pathMs: [],
+    captureMs: [],
+    width: 0,
+    height: 0,
+    record(now, pathMs, captureMs, w, h) {
+      this.total += 1;
+      this.width = w;
+      this.height = h;
+      this.window.push(now);
+      while (this.window.length && now - this.window[0] > 1000) this.window.shift();
+      if (this.pathMs.length < 20000) {
+        this.pathMs.push(pathMs);
+        this.captureMs.push(captureMs);
+      }
+    },
+    reset() {
+      this.pathMs = [];
+      this.captureMs = [];
+    },
+    summary() {
+      const pct = (arr, p) => {
+        if (!arr.length) return null;
+        const s = [...arr].sort((a, b) => a - b);
+        return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+      };
+      return {
+        framesPainted: this.total,
+        fpsLastSecond: this.window.length,
+        width: this.width,
+        height: this.height,
+        samples: this.pathMs.length,
+        pathLatencyMsP50: pct(this.pathMs, 50),
+        pathLatencyMsP95: pct(this.pathMs, 95),
+        captureToPaintMsP50: pct(this.captureMs, 50),
+        captureToPaintMsP95: pct(this.captureMs, 95),
+      };
+    },
+  };
+}
