@@ -191,11 +191,12 @@ enum Cmd {
     Stop(oneshot::Sender<()>),
 }
 
+/// A negotiated local track the encoded frames are written to.
 #[derive(Clone)]
-struct Sink {
-    track: Arc<TrackLocalStaticSample>,
-    ssrc: u32,
-    pt: u8,
+pub(crate) struct Sink {
+    pub track: Arc<TrackLocalStaticSample>,
+    pub ssrc: u32,
+    pub pt: u8,
 }
 
 struct Shared {
@@ -204,6 +205,9 @@ struct Shared {
     state: Mutex<SessionState>,
     video_sink: Mutex<Option<Sink>>,
     audio_sink: Mutex<Option<Sink>>,
+    /// A conference participant's joinGroup connection: the same encoded frames go there too.
+    conf_video: Mutex<Option<Sink>>,
+    conf_audio: Mutex<Option<Sink>>,
     video: Mutex<Option<VideoSendPipeline>>,
     audio: Mutex<Option<AudioSendPipeline>>,
     video_muted: AtomicBool,
@@ -286,6 +290,8 @@ impl Publisher {
             state: Mutex::new(SessionState::Connecting),
             video_sink: Mutex::new(None),
             audio_sink: Mutex::new(None),
+            conf_video: Mutex::new(None),
+            conf_audio: Mutex::new(None),
             video: Mutex::new(None),
             audio: Mutex::new(None),
             video_muted: AtomicBool::new(false),
@@ -387,6 +393,28 @@ impl Publisher {
             .unwrap_or(Level::SILENT)
     }
 
+    /// Also send the encoded media to these tracks (a participant's conference connection),
+    /// or stop doing so (`None`). The capture and encoders are shared, not opened twice.
+    pub(crate) fn set_conference_sinks(&self, video: Option<Sink>, audio: Option<Sink>) {
+        if let Ok(mut g) = self.shared.conf_video.lock() {
+            *g = video;
+        }
+        if let Ok(mut g) = self.shared.conf_audio.lock() {
+            *g = audio;
+        }
+        self.shared.request_keyframe();
+    }
+
+    /// Force a key frame now (a new receiver joined).
+    pub(crate) fn request_keyframe(&self) {
+        self.shared.request_keyframe();
+    }
+
+    /// The encoder's video codec (None when publishing audio only).
+    pub(crate) fn has_video(&self) -> bool {
+        self.shared.video.lock().is_ok_and(|v| v.is_some())
+    }
+
     /// Unpublish cleanly and wait until the session has ended.
     pub async fn stop(&self) {
         let (tx, rx) = oneshot::channel();
@@ -429,14 +457,18 @@ fn spawn_video_pump(
                 if shared.video_muted.load(Ordering::Relaxed) {
                     continue;
                 }
-                let sink = shared.video_sink.lock().ok().and_then(|s| s.clone());
-                let Some(sink) = sink else { continue };
-                let len = e.data.len();
                 let sample = Sample {
                     data: e.data,
                     duration,
                     ..Sample::new(Instant::now())
                 };
+                let conf = shared.conf_video.lock().ok().and_then(|s| s.clone());
+                if let Some(c) = conf {
+                    let _ = rt.block_on(c.track.sample_writer(c.ssrc, c.pt).write_sample(&sample));
+                }
+                let sink = shared.video_sink.lock().ok().and_then(|s| s.clone());
+                let Some(sink) = sink else { continue };
+                let len = sample.data.len();
                 if rt
                     .block_on(
                         sink.track
@@ -476,14 +508,18 @@ fn spawn_audio_pump(
                         break;
                     }
                 };
-                let sink = shared.audio_sink.lock().ok().and_then(|s| s.clone());
-                let Some(sink) = sink else { continue };
-                let len = a.data.len();
                 let sample = Sample {
                     data: a.data,
                     duration: Duration::from_millis(20),
                     ..Sample::new(Instant::now())
                 };
+                let conf = shared.conf_audio.lock().ok().and_then(|s| s.clone());
+                if let Some(c) = conf {
+                    let _ = rt.block_on(c.track.sample_writer(c.ssrc, c.pt).write_sample(&sample));
+                }
+                let sink = shared.audio_sink.lock().ok().and_then(|s| s.clone());
+                let Some(sink) = sink else { continue };
+                let len = sample.data.len();
                 if rt
                     .block_on(
                         sink.track
@@ -631,7 +667,7 @@ type NewSink = (
     Arc<dyn webrtc::rtp_transceiver::RtpSender>,
 );
 
-fn new_track(
+pub(crate) fn new_track(
     kind: RtpCodecKind,
     codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
     ssrc: u32,

@@ -155,7 +155,7 @@ enum Cmd {
     Stop(oneshot::Sender<()>),
 }
 
-enum PlayCmd {
+pub(crate) enum PlayCmd {
     Frame(AudioFrame),
     Volume(f32),
     Mute(bool),
@@ -196,7 +196,10 @@ impl Subscriber {
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let (vtx, vrx) = mpsc::channel(cfg.frame_queue.max(1));
         let (atx, arx) = mpsc::channel(100);
-        let play = spawn_playout(cfg.audio_output.clone(), cfg.volume, ev_tx.clone())?;
+        let notify = ev_tx.clone();
+        let play = spawn_playout(cfg.audio_output.clone(), cfg.volume, move |message| {
+            let _ = notify.send(SubscriberEvent::AudioOutput { message });
+        })?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let engine = Engine {
             rec: Reconnector::new(cfg.reconnect),
@@ -280,10 +283,10 @@ impl Subscriber {
 }
 
 /// The speaker lives on its own thread for the whole session (cpal streams stay on one thread).
-fn spawn_playout(
+pub(crate) fn spawn_playout(
     out: AudioOutput,
     volume: f32,
-    ev: mpsc::UnboundedSender<SubscriberEvent>,
+    notify: impl Fn(String) + Send + 'static,
 ) -> Result<std::sync::mpsc::Sender<PlayCmd>> {
     let (tx, rx) = std::sync::mpsc::channel::<PlayCmd>();
     std::thread::Builder::new()
@@ -297,9 +300,7 @@ fn spawn_playout(
                 AudioOutput::Silent => AudioPlayer::null(2, DEFAULT_TARGET_DELAY),
             };
             if player.is_null() && out != AudioOutput::Silent {
-                let _ = ev.send(SubscriberEvent::AudioOutput {
-                    message: "no speaker could be opened; audio plays silently".into(),
-                });
+                notify("no speaker could be opened; audio plays silently".into());
             }
             player.set_volume(volume);
             while let Ok(c) = rx.recv() {
@@ -313,9 +314,7 @@ fn spawn_playout(
                     PlayCmd::Mute(m) => player.set_muted(m),
                 }
                 while let Some(e) = player.try_event() {
-                    let _ = ev.send(SubscriberEvent::AudioOutput {
-                        message: e.to_string(),
-                    });
+                    notify(e.to_string());
                 }
             }
         })

@@ -99,6 +99,10 @@ pub enum Error {
     #[error("{what}: unexpected response body ({reason})")]
     BadResponse { what: &'static str, reason: String },
 
+    /// The Stream Manager refused its proxy endpoints: `proxy.enabled=false`.
+    #[error("The Stream Manager's WebRTC proxy is turned off (proxy.enabled=false in red5-web.properties). Turn it on, or connect to the node directly with a Standalone profile.")]
+    ProxyDisabled,
+
     // ---- transport -----------------------------------------------------------------------------
     /// Could not reach the server at all (DNS, TCP, TLS, WebSocket upgrade).
     #[error("could not connect to {url}: {reason}")]
@@ -145,6 +149,14 @@ impl Error {
                 }
         )
     }
+}
+
+/// Whether a server's error text says the Stream Manager proxy is switched off.
+pub fn says_proxy_disabled(text: &str) -> bool {
+    let l = text.to_ascii_lowercase();
+    l.contains("proxy.enabled=false")
+        || (l.contains("proxy")
+            && (l.contains("disabled") || l.contains("not enabled") || l.contains("turned off")))
 }
 
 fn detail_suffix(d: &Option<String>) -> String {

@@ -809,7 +809,8 @@ fn backend_reconnects_after_abnormal_close_only() {
     assert_eq!(
         b.poll_output(),
         Some(BackendOutput::Event(BackendEvent::Disconnected {
-            reconnecting: true
+            reconnecting: true,
+            reason: Some("the server closed the socket (close code 1006)".into())
         }))
     );
     b.on_timer(Timer::Reconnect);
@@ -820,7 +821,8 @@ fn backend_reconnects_after_abnormal_close_only() {
     assert_eq!(
         b.poll_output(),
         Some(BackendOutput::Event(BackendEvent::Disconnected {
-            reconnecting: false
+            reconnecting: false,
+            reason: Some("the server closed the socket (close code 1000)".into())
         }))
     );
     b.stop();

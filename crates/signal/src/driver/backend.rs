@@ -24,12 +24,27 @@ impl BackendConnection {
     }
 
     pub fn spawn_with_tls(url: impl Into<String>, tls_opts: &tls::TlsOptions) -> Self {
+        Self::spawn_with(url, tls_opts, BackendClient::new())
+    }
+
+    /// One connection that does not reconnect by itself: the first close or failed connect
+    /// ends it with `Disconnected { reconnecting: false, reason }` (for owners with their own
+    /// reconnect policy).
+    pub fn spawn_once(url: impl Into<String>, tls_opts: &tls::TlsOptions) -> Self {
+        Self::spawn_with(
+            url,
+            tls_opts,
+            BackendClient::new().with_reconnect_delay(None),
+        )
+    }
+
+    fn spawn_with(url: impl Into<String>, tls_opts: &tls::TlsOptions, m: BackendClient) -> Self {
         let (cmd, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
         let connector = tls::rustls_config(tls_opts)
             .ok()
             .map(tokio_tungstenite::Connector::Rustls);
-        tokio::spawn(run(url.into(), connector, cmd_rx, ev_tx));
+        tokio::spawn(run(url.into(), connector, m, cmd_rx, ev_tx));
         BackendConnection { cmd, events }
     }
 
@@ -61,10 +76,10 @@ async fn next(
 async fn run(
     url: String,
     connector: Option<tokio_tungstenite::Connector>,
+    mut m: BackendClient,
     mut cmd_rx: mpsc::UnboundedReceiver<Option<ClientMessage>>,
     ev: mpsc::UnboundedSender<BackendEvent>,
 ) {
-    let mut m = BackendClient::new();
     let mut ws: Option<Ws> = None;
     let mut timers = Timers::default();
     let mut stopped = false;
@@ -87,7 +102,11 @@ async fn run(
                         }
                         Err(e) => {
                             tracing::debug!("backend connect failed: {e}");
-                            m.handle_closed(None);
+                            let why = crate::driver::ws::describe_connect_error(&e);
+                            m.handle_closed_because(
+                                None,
+                                Some(format!("could not reach the conference backend: {why}")),
+                            );
                         }
                     }
                 }
@@ -98,7 +117,7 @@ async fn run(
                     };
                     if failed {
                         ws = None;
-                        m.handle_closed(None);
+                        m.handle_closed_because(None, Some("the conference backend connection broke".into()));
                     }
                 }
                 BackendOutput::Close => {
@@ -131,9 +150,13 @@ async fn run(
                     m.handle_closed(Some(frame.map_or(1005, |f| u16::from(f.code))));
                 }
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => {
+                Some(Err(e)) => {
                     ws = None;
-                    m.handle_closed(None);
+                    m.handle_closed_because(None, Some(format!("the conference backend connection broke: {e}")));
+                }
+                None => {
+                    ws = None;
+                    m.handle_closed_because(None, Some("the conference backend closed the connection".into()));
                 }
             },
             _ = tokio::time::sleep_until(timers.next()) => {

@@ -27,17 +27,16 @@ impl WhipSignalling {
         let client = tls::http_client_with(tls_opts)?;
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let outcome = super::Outcome::default();
         tokio::spawn(run(
             client,
             HttpSession::new(cfg.clone()),
             cfg.kind,
             cmd_rx,
             ev_tx,
+            outcome.clone(),
         ));
-        Ok(WhipSignalling(Handle {
-            cmd: cmd_tx,
-            events: tokio::sync::Mutex::new(ev_rx),
-        }))
+        Ok(WhipSignalling(Handle::new(cmd_tx, ev_rx, outcome)))
     }
 }
 
@@ -62,6 +61,7 @@ async fn run(
     kind: Kind,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     ev: mpsc::UnboundedSender<SignalEvent>,
+    outcome: super::Outcome,
 ) {
     let (replies, mut reply_rx) = mpsc::unbounded_channel::<Reply>();
     let mut d = Driver {
@@ -100,6 +100,7 @@ async fn run(
         d.pump();
     }
     // A DELETE issued on failure still goes out (fire and forget, errors ignored by design).
+    outcome.set(d.w.failed.clone());
     let err = d.w.failed.clone().unwrap_or(Error::Closed);
     d.w.fail_all(&err);
     while let Ok(c) = cmd_rx.try_recv() {

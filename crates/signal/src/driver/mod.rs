@@ -139,17 +139,53 @@ pub(crate) enum Cmd {
 pub(crate) struct Handle {
     pub(crate) cmd: mpsc::UnboundedSender<Cmd>,
     pub(crate) events: Mutex<mpsc::UnboundedReceiver<SignalEvent>>,
+    /// Why the driver ended, kept for calls made afterwards (else they could only say
+    /// "closed" and the real failure would be lost).
+    pub(crate) outcome: Outcome,
+}
+
+/// The failure a driver ended with (`None`: it ended cleanly or is still running).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Outcome(std::sync::Arc<std::sync::Mutex<Option<Error>>>);
+
+impl Outcome {
+    pub(crate) fn set(&self, e: Option<Error>) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = e;
+        }
+    }
+
+    /// The real failure, or `Closed` after a clean end.
+    pub(crate) fn error(&self) -> Error {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .unwrap_or(Error::Closed)
+    }
 }
 
 impl Handle {
+    pub(crate) fn new(
+        cmd: mpsc::UnboundedSender<Cmd>,
+        events: mpsc::UnboundedReceiver<SignalEvent>,
+        outcome: Outcome,
+    ) -> Self {
+        Handle {
+            cmd,
+            events: Mutex::new(events),
+            outcome,
+        }
+    }
+
     fn post(&self, c: Cmd) -> Result<()> {
-        self.cmd.send(c).map_err(|_| Error::Closed)
+        self.cmd.send(c).map_err(|_| self.outcome.error())
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Cmd) -> Result<T> {
         let (tx, rx) = oneshot::channel();
         self.post(make(tx))?;
-        rx.await.map_err(|_| Error::Closed)?
+        rx.await.map_err(|_| self.outcome.error())?
     }
 }
 
@@ -204,8 +240,12 @@ impl Signalling for Handle {
         self.events.lock().await.recv().await
     }
     async fn stop(&self) -> Result<()> {
+        // Stopping a session that already ended (for whatever reason) is done.
+        if self.cmd.is_closed() {
+            return Ok(());
+        }
         match self.ask(Cmd::Stop).await {
-            Err(Error::Closed) => Ok(()),
+            Err(_) if self.cmd.is_closed() => Ok(()),
             r => r,
         }
     }

@@ -33,6 +33,7 @@ impl WsSignalling {
     ) -> Self {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+        let outcome = super::Outcome::default();
         // A bad PEM surfaces as the connection error of the flow, like any TLS failure.
         let connector = tls::rustls_config(tls_opts).map(tokio_tungstenite::Connector::Rustls);
         tokio::spawn(run(
@@ -41,11 +42,9 @@ impl WsSignalling {
             connector,
             cmd_rx,
             ev_tx,
+            outcome.clone(),
         ));
-        WsSignalling(Handle {
-            cmd: cmd_tx,
-            events: tokio::sync::Mutex::new(ev_rx),
-        })
+        WsSignalling(Handle::new(cmd_tx, ev_rx, outcome))
     }
 }
 
@@ -65,6 +64,7 @@ async fn run(
     connector: crate::Result<tokio_tungstenite::Connector>,
     mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
     ev: mpsc::UnboundedSender<SignalEvent>,
+    outcome: super::Outcome,
 ) {
     let open_timeout = m.config().timeouts.open;
     let mut d = Driver {
@@ -87,7 +87,17 @@ async fn run(
             );
             match tokio::time::timeout(open_timeout, connect).await {
                 Ok(Ok((s, _resp))) => d.ws = Some(s),
-                Ok(Err(e)) => d.m.handle_connect_error(&redacted(&url), &e.to_string()),
+                Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
+                    let body = resp
+                        .body()
+                        .as_deref()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    d.m.handle_upgrade_refused(&redacted(&url), resp.status().as_u16(), &body)
+                }
+                Ok(Err(e)) => {
+                    d.m.handle_connect_error(&redacted(&url), &describe_connect_error(&e))
+                }
                 Err(_) => d.m.on_timer(Timer::Open),
             }
         }
@@ -118,10 +128,31 @@ async fn run(
         let _ = s.close(None).await;
     }
     // Late callers get the final answer instead of hanging.
+    outcome.set(d.w.failed.clone());
     let err = d.w.failed.clone().unwrap_or(Error::Closed);
     d.w.fail_all(&err);
     while let Ok(c) = cmd_rx.try_recv() {
         reply_closed(c, &err);
+    }
+}
+
+/// A WebSocket connect error in words (the IO cause, e.g. "Connection refused", included).
+pub(crate) fn describe_connect_error(e: &tokio_tungstenite::tungstenite::Error) -> String {
+    use tokio_tungstenite::tungstenite::Error as E;
+    match e {
+        E::Http(resp) => {
+            let body = resp
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let mut s = format!("HTTP {}", resp.status().as_u16());
+            if let Some(m) = crate::rest::error_message(&body) {
+                s.push_str(&format!(" ({m})"));
+            }
+            s
+        }
+        other => other.to_string(),
     }
 }
 

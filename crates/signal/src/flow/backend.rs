@@ -13,9 +13,11 @@ pub enum BackendEvent {
     Message(ServerMessage),
     /// A frame that could not be parsed (kept going).
     Warning(String),
-    /// The socket went away; `reconnecting` says whether a retry is scheduled.
+    /// The socket went away; `reconnecting` says whether a retry is scheduled; `reason` is
+    /// why (connection refused, close code…) in words, when known.
     Disconnected {
         reconnecting: bool,
+        reason: Option<String>,
     },
     Stopped,
 }
@@ -38,7 +40,8 @@ pub struct BackendClient {
     stopped: bool,
     started: bool,
     queued: Vec<ClientMessage>,
-    reconnect_delay: Duration,
+    /// `None`: no automatic reconnect (the owner applies its own policy).
+    reconnect_delay: Option<Duration>,
 }
 
 /// WebSocket close code for "abnormal closure" (no close frame).
@@ -58,8 +61,15 @@ impl BackendClient {
             stopped: false,
             started: false,
             queued: Vec::new(),
-            reconnect_delay: Duration::from_millis(2000),
+            reconnect_delay: Some(Duration::from_millis(2000)),
         }
+    }
+
+    /// The testbed's fixed 2 s reconnect (default), another delay, or none (`None`) when the
+    /// owner runs its own reconnect policy.
+    pub fn with_reconnect_delay(mut self, delay: Option<Duration>) -> Self {
+        self.reconnect_delay = delay;
+        self
     }
 
     pub fn poll_output(&mut self) -> Option<BackendOutput> {
@@ -100,20 +110,29 @@ impl BackendClient {
     /// The socket closed (`code` = close code; `None` = dropped without a close frame = 1006),
     /// or the connection attempt failed.
     pub fn handle_closed(&mut self, code: Option<u16>) {
+        let reason = code.map(|c| format!("the server closed the socket (close code {c})"));
+        self.handle_closed_because(code, reason);
+    }
+
+    /// As [`BackendClient::handle_closed`], with why in words (e.g. the connect error).
+    pub fn handle_closed_because(&mut self, code: Option<u16>, reason: Option<String>) {
         self.connected = false;
         if self.stopped {
             return;
         }
         let abnormal = code.is_none_or(|c| c == ABNORMAL_CLOSE);
-        if abnormal {
-            self.out.push_back(BackendOutput::ArmTimer(
-                Timer::Reconnect,
-                self.reconnect_delay,
-            ));
-        }
+        let retry = match self.reconnect_delay {
+            Some(d) if abnormal => {
+                self.out
+                    .push_back(BackendOutput::ArmTimer(Timer::Reconnect, d));
+                true
+            }
+            _ => false,
+        };
         self.out
             .push_back(BackendOutput::Event(BackendEvent::Disconnected {
-                reconnecting: abnormal,
+                reconnecting: retry,
+                reason,
             }));
     }
 

@@ -607,6 +607,9 @@ impl HttpSession {
 
 /// Maps an error status to a typed error with Red5's meaning and the server's own text.
 pub fn http_error(kind: Kind, req: Request, status: u16, body: &str) -> Error {
+    if crate::error::says_proxy_disabled(body) {
+        return Error::ProxyDisabled;
+    }
     let server_message = crate::rest::error_message(body);
     let meaning = whip::status_message(kind, req, status)
         .map(str::to_owned)

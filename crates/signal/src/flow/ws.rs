@@ -334,6 +334,18 @@ impl WsSession {
         });
     }
 
+    /// The WebSocket upgrade was answered with an HTTP error (`status`, response `body`).
+    pub fn handle_upgrade_refused(&mut self, url: &str, status: u16, body: &str) {
+        if crate::error::says_proxy_disabled(body) {
+            return self.fail(Error::ProxyDisabled);
+        }
+        let mut reason = format!("the server answered HTTP {status} instead of a WebSocket");
+        if let Some(m) = crate::rest::error_message(body) {
+            reason.push_str(&format!(" ({m})"));
+        }
+        self.handle_connect_error(url, &reason);
+    }
+
     /// A text frame from the WebSocket.
     pub fn handle_ws_text(&mut self, text: &str) {
         match ServerMessage::parse(text) {
