@@ -11,15 +11,21 @@
 //! `tauri::ipc::Channel`, one encoding thread per stream, throttled to what a preview needs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use red5_config::ProfileKind;
 use red5_media::devices::all_devices;
 use red5_media::source::synthetic_devices;
 use red5_media::ui::{UiFormat, UiFrameEncoder};
 use red5_session::subscriber::AudioOutput;
-use red5_session::{Subscriber, SubscriberConfig, SubscriberEvent};
+use red5_session::{
+    CompositionForm, CompositionInfo, ConferenceRoom, Host, HostConfig, HostEvent, Participant,
+    ParticipantConfig, ParticipantEvent, ParticipantState, PublisherEvent, Subscriber,
+    SubscriberConfig, SubscriberEvent,
+};
+use red5_signal::Secret;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody};
 use tauri::{AppHandle, Emitter, Runtime, State};
@@ -33,11 +39,77 @@ use crate::state::AppState;
 #[derive(Default)]
 pub struct ConferenceState {
     watches: Mutex<HashMap<String, Watch>>,
+    participant: Mutex<Option<ParticipantRun>>,
+    host: Mutex<Option<HostRun>>,
+    host_view: Mutex<HostView>,
+    /// Tells runs apart, so the events of an ended run cannot clear its successor.
+    generation: AtomicU64,
+}
+
+struct ParticipantRun {
+    engine: Arc<Participant>,
+    generation: u64,
+    canvas_stop: Arc<AtomicBool>,
+}
+
+struct HostRun {
+    engine: Arc<Host>,
+    generation: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not lock the panes out.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ConferenceState {
     fn watches(&self) -> MutexGuard<'_, HashMap<String, Watch>> {
-        self.watches.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.watches)
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The running host engine, if any.
+    fn host(&self) -> Result<Arc<Host>, CommandError> {
+        lock(&self.host)
+            .as_ref()
+            .map(|h| h.engine.clone())
+            .ok_or_else(|| err("Connect to the conference backend first."))
+    }
+
+    fn update_host_view(&self, f: impl FnOnce(&mut HostView)) -> HostView {
+        let mut v = lock(&self.host_view);
+        f(&mut v);
+        v.clone()
+    }
+}
+
+/// An engine error as the panes show it. Settings problems are said without the engine's
+/// "the settings are not usable" preamble: the pane's own field is what was wrong.
+fn engine_error(e: red5_session::Error) -> String {
+    match e {
+        red5_session::Error::Config(m) => sentence(m),
+        red5_session::Error::Closed => "The session has already ended.".into(),
+        other => sentence(other),
+    }
+}
+
+/// A message as the panes show it: a sentence starting with a capital letter.
+fn sentence(e: impl std::fmt::Display) -> String {
+    let s = e.to_string();
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => {
+            let mut out: String = f.to_uppercase().collect();
+            out.push_str(c.as_str());
+            if !out.ends_with(['.', '!', '?', ')']) {
+                out.push('.');
+            }
+            out
+        }
+        None => s,
     }
 }
 
@@ -234,10 +306,9 @@ pub fn backend_ws_for(base_url: &str, built_in: bool) -> String {
 /// Prefills the Host pane from the active profile.
 #[tauri::command]
 pub fn host_defaults(state: State<'_, AppState>) -> Result<HostDefaults, CommandError> {
-    let built_in = state.store().active().is_built_in();
     let (ep, _) = state.session_target().map_err(err)?;
     Ok(HostDefaults {
-        backend_ws: backend_ws_for(&ep.base_url, built_in),
+        backend_ws: default_backend(&state)?,
         app: ep.app,
     })
 }
@@ -400,6 +471,573 @@ pub(crate) fn spawn_canvas_pump<T: Send + 'static>(
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Server facts shared by both panes
+
+/// The conference context `<app>/<room>` for what the user typed: a bare room gets the
+/// profile's app in front; `live/room1` is taken as it is.
+pub fn room_context(app: &str, room: &str) -> String {
+    let room = room.trim().trim_matches('/');
+    if room.contains('/') || app.trim().is_empty() {
+        room.to_string()
+    } else {
+        format!("{}/{room}", app.trim().trim_matches('/'))
+    }
+}
+
+/// The SM1 access token for compositions and conference provisions: the built-in server's own,
+/// or the SM1 profile's.
+fn sm1_token(state: &AppState) -> Secret {
+    let kind = state.store().active().kind.clone();
+    match kind {
+        ProfileKind::Sm1 { access_token } => access_token,
+        // Without auth the built-in server takes any token, but the backend still wants a
+        // non-empty composition `digest`.
+        ProfileKind::BuiltIn => state
+            .with_built_in_server(|h| h.sm1_access_token())
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| Secret::new("red5-desk-local")),
+        _ => Secret::default(),
+    }
+}
+
+fn default_backend(state: &AppState) -> Result<String, CommandError> {
+    let built_in = state.store().active().is_built_in();
+    let (ep, _) = state.session_target().map_err(err)?;
+    Ok(backend_ws_for(&ep.base_url, built_in))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Participant
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequest {
+    /// `room1` (the profile's app is put in front) or `live/room1`.
+    pub room: String,
+    pub name: String,
+    /// A camera id from `conference_devices` (`synthetic:pattern:<colour>` included); `None` = no video.
+    pub camera: Option<String>,
+    /// A microphone id (`synthetic:tone:<hz>` included); `None` = no audio.
+    pub mic: Option<String>,
+    /// The conference backend; `None` = the active server's.
+    pub backend_ws: Option<String>,
+}
+
+/// Publishes to the room's waiting room; admission, the composite (drawn on the pane's canvas
+/// through `frames`) and the mix-minus (played on the default speaker) follow by themselves.
+#[tauri::command]
+pub async fn participant_join<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    request: JoinRequest,
+    frames: Channel<InvokeResponseBody>,
+) -> Result<ParticipantInfo, CommandError> {
+    let conf = &state.conference;
+    if lock(&conf.participant).is_some() {
+        return Err(err("You are already in a room. Leave it first."));
+    }
+    let name = request.name.trim();
+    if name.is_empty() {
+        return Err(err("Enter your name; the host sees it."));
+    }
+    let (ep, ice) = state.session_target().map_err(err)?;
+    let context = room_context(&ep.app, &request.room);
+    let room = ConferenceRoom::parse(&context)
+        .map_err(engine_error)
+        .map_err(err)?;
+    let backend = match request.backend_ws.as_deref().map(str::trim) {
+        Some(b) if !b.is_empty() => b.to_string(),
+        _ => default_backend(&state)?,
+    };
+    let mut cfg = ParticipantConfig::new(
+        ep,
+        backend,
+        room.context(),
+        name,
+        request.camera.as_deref().filter(|s| !s.is_empty()),
+        request.mic.as_deref().filter(|s| !s.is_empty()),
+    );
+    if request.camera.as_deref().is_none_or(str::is_empty) {
+        cfg.video = None;
+    }
+    if request.mic.as_deref().is_none_or(str::is_empty) {
+        cfg.audio = None;
+    }
+    cfg.ice_servers = ice;
+    cfg.access_token = sm1_token(&state);
+    let (engine, events) = Participant::start(cfg).await.map_err(|e| {
+        err(format!(
+            "Could not join {}: {}",
+            room.context(),
+            engine_error(e)
+        ))
+    })?;
+    let canvas_stop = Arc::new(AtomicBool::new(false));
+    if let Some(video) = engine.take_video_frames() {
+        spawn_canvas_pump(video, frames, 30, canvas_stop.clone(), |d| d.frame)
+            .map_err(|e| err(format!("The conference video cannot be shown: {e}")))?;
+    }
+    let generation = conf.next_generation();
+    let engine = Arc::new(engine);
+    // Another join may have won the race meanwhile; then this one leaves again.
+    let raced = {
+        let mut slot = lock(&conf.participant);
+        if slot.is_some() {
+            Some(engine)
+        } else {
+            *slot = Some(ParticipantRun {
+                engine,
+                generation,
+                canvas_stop: canvas_stop.clone(),
+            });
+            None
+        }
+    };
+    if let Some(engine) = raced {
+        canvas_stop.store(true, Ordering::Relaxed);
+        engine.leave().await;
+        return Err(err("You are already in a room. Leave it first."));
+    }
+    let info = ParticipantInfo {
+        room: Some(room.context()),
+        waiting_room: Some(format!("{}/{name}", room.waiting_context())),
+        composite: Some(room.composite_guid()),
+        audio: Some("Everyone but you (mix-minus)".into()),
+    };
+    spawn_participant_events(app, generation, name.to_string(), room, events);
+    Ok(info)
+}
+
+/// Leaves the conference and the waiting room.
+#[tauri::command]
+pub async fn participant_leave<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<(), CommandError> {
+    let run = lock(&state.conference.participant).take();
+    match run {
+        Some(run) => {
+            emit(
+                &app,
+                &participant_event(ParticipantPaneState::Leaving, None),
+            );
+            run.engine.leave().await;
+            run.canvas_stop.store(true, Ordering::Relaxed);
+            emit(
+                &app,
+                &participant_event(
+                    ParticipantPaneState::Left,
+                    Some("You left the room.".into()),
+                ),
+            );
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Volume of the mix-minus (0 … 1, above amplifies).
+#[tauri::command]
+pub fn participant_set_volume(state: State<'_, AppState>, volume: f32) -> Result<(), CommandError> {
+    let engine = lock(&state.conference.participant)
+        .as_ref()
+        .map(|r| r.engine.clone())
+        .ok_or_else(|| err("You are not in a room."))?;
+    engine.set_volume(volume).map_err(engine_error).map_err(err)
+}
+
+fn participant_event(state: ParticipantPaneState, detail: Option<String>) -> ConferencePaneEvent {
+    ConferencePaneEvent::Participant {
+        state: Some(state),
+        detail,
+        info: None,
+        error: None,
+    }
+}
+
+/// What the pane shows for one engine event (`None` = nothing to show).
+pub fn participant_view(
+    ev: &ParticipantEvent,
+    name: &str,
+    room: &ConferenceRoom,
+) -> Option<ConferencePaneEvent> {
+    use ParticipantPaneState as S;
+    let (state, detail, info, error) = match ev {
+        ParticipantEvent::State { state } => match state {
+            ParticipantState::WaitingForHost => (
+                Some(S::Waiting),
+                Some(format!(
+                    "You are in the waiting room of {} as “{name}”. The host sees your video and lets you in.",
+                    room.context()
+                )),
+                None,
+                None,
+            ),
+            ParticipantState::Joining => (
+                Some(S::Joining),
+                Some("The host let you in. Joining the conference…".into()),
+                None,
+                None,
+            ),
+            ParticipantState::InConference => (
+                Some(S::InConference),
+                Some("You see the conference and hear everyone but yourself.".into()),
+                None,
+                None,
+            ),
+            ParticipantState::Left => (Some(S::Left), None, None, None),
+            ParticipantState::Failed => (Some(S::Failed), None, None, None),
+        },
+        ParticipantEvent::WaitingRoom { event } => match event {
+            PublisherEvent::Reconnecting {
+                attempt, of, reason, ..
+            } => (
+                Some(S::Reconnecting),
+                Some(format!(
+                    "The connection dropped ({reason}). Reconnecting, attempt {attempt} of {of}…"
+                )),
+                None,
+                None,
+            ),
+            PublisherEvent::Reconnected => (
+                Some(S::Waiting),
+                Some("Reconnected to the waiting room.".into()),
+                None,
+                None,
+            ),
+            PublisherEvent::DeviceLost { message } => {
+                (None, None, None, Some(sentence(message)))
+            }
+            _ => return None,
+        },
+        ParticipantEvent::RemovedByHost => (
+            Some(S::Waiting),
+            Some("The host moved you back to the waiting room.".into()),
+            None,
+            None,
+        ),
+        ParticipantEvent::Excluded => (
+            Some(S::Left),
+            Some("The host removed you from this room.".into()),
+            None,
+            Some("The host removed you from this room.".into()),
+        ),
+        ParticipantEvent::Reconnecting {
+            attempt, of, reason, ..
+        } => (
+            Some(S::Joining),
+            Some(format!(
+                "Joining failed ({reason}). Trying again, attempt {attempt} of {of}…"
+            )),
+            None,
+            None,
+        ),
+        ParticipantEvent::FirstFrame { width, height } => (
+            None,
+            None,
+            Some(ParticipantInfo {
+                composite: Some(format!("{} ({width}×{height})", room.composite_guid())),
+                ..Default::default()
+            }),
+            None,
+        ),
+        ParticipantEvent::AudioOutput { message } => (
+            None,
+            None,
+            Some(ParticipantInfo {
+                audio: Some(sentence(message)),
+                ..Default::default()
+            }),
+            None,
+        ),
+        ParticipantEvent::Warning { message } => (None, Some(sentence(message)), None, None),
+        ParticipantEvent::Left => (Some(S::Left), Some("You left the room.".into()), None, None),
+        ParticipantEvent::Failed { error } => (Some(S::Failed), None, None, Some(sentence(error))),
+        _ => return None,
+    };
+    Some(ConferencePaneEvent::Participant {
+        state,
+        detail,
+        info,
+        error,
+    })
+}
+
+fn spawn_participant_events<R: Runtime>(
+    app: AppHandle<R>,
+    generation: u64,
+    name: String,
+    room: ConferenceRoom,
+    mut events: mpsc::UnboundedReceiver<ParticipantEvent>,
+) {
+    use tauri::Manager;
+    tauri::async_runtime::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            let ended = matches!(
+                ev,
+                ParticipantEvent::Left
+                    | ParticipantEvent::Failed { .. }
+                    | ParticipantEvent::Excluded
+            );
+            if let Some(view) = participant_view(&ev, &name, &room) {
+                emit(&app, &view);
+            }
+            if ended {
+                break;
+            }
+        }
+        // The run is over (left, failed, excluded, or the engine went away): free the slot so
+        // the user can join again, unless a newer run already took it.
+        let state = app.state::<AppState>();
+        let mut slot = lock(&state.conference.participant);
+        if slot.as_ref().is_some_and(|r| r.generation == generation) {
+            if let Some(run) = slot.take() {
+                run.canvas_stop.store(true, Ordering::Relaxed);
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostRequest {
+    pub backend_ws: String,
+    pub app: String,
+    pub room: String,
+}
+
+/// Connects the host to the room's backend sockets (waiting room and conference).
+#[tauri::command]
+pub async fn host_connect<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    request: HostRequest,
+) -> Result<HostView, CommandError> {
+    let conf = &state.conference;
+    let old = lock(&conf.host).take();
+    if let Some(old) = old {
+        old.engine.stop().await;
+    }
+    let context = room_context(&request.app, &request.room);
+    let room = ConferenceRoom::parse(&context)
+        .map_err(engine_error)
+        .map_err(err)?;
+    let mut cfg = HostConfig::new(request.backend_ws.trim(), room.context());
+    cfg.access_token = sm1_token(&state);
+    let (engine, events) = Host::connect(cfg).await.map_err(|e| {
+        err(format!(
+            "Could not connect to the conference backend: {}",
+            engine_error(e)
+        ))
+    })?;
+    let generation = conf.next_generation();
+    *lock(&conf.host) = Some(HostRun {
+        engine: Arc::new(engine),
+        generation,
+    });
+    let view = conf.update_host_view(|v| {
+        *v = HostView {
+            connection: "connecting".into(),
+            app: room.app.clone(),
+            room: room.name.clone(),
+            ..Default::default()
+        }
+    });
+    emit(
+        &app,
+        &ConferencePaneEvent::Host {
+            view: Some(view.clone()),
+            error: None,
+        },
+    );
+    spawn_host_events(app, generation, room, events);
+    Ok(view)
+}
+
+/// Closes the host's backend sockets (compositions stay until destroyed).
+#[tauri::command]
+pub async fn host_disconnect<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<(), CommandError> {
+    let run = lock(&state.conference.host).take();
+    if let Some(run) = run {
+        run.engine.stop().await;
+    }
+    let view = state.conference.update_host_view(|v| {
+        v.connection = "closed".into();
+        v.waiting.clear();
+    });
+    emit(
+        &app,
+        &ConferencePaneEvent::Host {
+            view: Some(view),
+            error: None,
+        },
+    );
+    Ok(())
+}
+
+/// The Create Composition form as the pane sends it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompositionRequest {
+    pub event: String,
+    pub region: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
+}
+
+#[tauri::command]
+pub fn host_create_composition(
+    state: State<'_, AppState>,
+    form: CompositionRequest,
+) -> Result<(), CommandError> {
+    let host = state.conference.host()?;
+    let form = CompositionForm {
+        event: form.event.trim().to_string(),
+        region: form.region,
+        width: form.width,
+        height: form.height,
+        fps: form.fps,
+        bitrate_kbps: form.bitrate_kbps,
+        mixing_page: None,
+    };
+    host.create_composition(&form)
+        .map_err(engine_error)
+        .map_err(err)
+}
+
+#[tauri::command]
+pub fn host_destroy_composition(
+    state: State<'_, AppState>,
+    event: String,
+) -> Result<(), CommandError> {
+    let host = state.conference.host()?;
+    host.destroy_composition(event.trim())
+        .map_err(engine_error)
+        .map_err(err)
+}
+
+/// The waiting-room and conference controls: `admit`, `exclude` (waiting room), `presenter`,
+/// `remove`, `ban` (conference).
+#[tauri::command]
+pub fn host_control(
+    state: State<'_, AppState>,
+    action: String,
+    name: String,
+) -> Result<(), CommandError> {
+    let host = state.conference.host()?;
+    let r = match action.as_str() {
+        "admit" => host.promote(&name),
+        "remove" => host.demote(&name),
+        "presenter" => host.presenter(&name),
+        // Both ban the name from the waiting room and the conference.
+        "exclude" | "ban" => host.exclude(&name),
+        other => return Err(err(format!("“{other}” is not a host action."))),
+    };
+    r.map_err(engine_error).map_err(err)
+}
+
+/// The Host pane's snapshot (for a pane that opens late).
+#[tauri::command]
+pub fn host_view(state: State<'_, AppState>) -> HostView {
+    lock(&state.conference.host_view).clone()
+}
+
+fn composition_view(c: &CompositionInfo, room: &ConferenceRoom) -> CompositionView {
+    let state = serde_json::to_value(c.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "pending".into());
+    CompositionView {
+        event: c.event.clone(),
+        state,
+        output: c.stream.clone().unwrap_or_else(|| room.composite_guid()),
+        width: c.width.unwrap_or(0),
+        height: c.height.unwrap_or(0),
+        fps: c.fps.unwrap_or(0),
+        bitrate_kbps: c.bitrate_kbps.unwrap_or(0),
+        region: c.region.clone(),
+    }
+}
+
+/// Folds one host event into the view; returns an error sentence to show, if any.
+pub fn apply_host_event(v: &mut HostView, ev: &HostEvent, room: &ConferenceRoom) -> Option<String> {
+    match ev {
+        HostEvent::Connected => v.connection = "connected".into(),
+        HostEvent::Disconnected { .. } | HostEvent::Reconnecting { .. } => {
+            v.connection = "reconnecting".into()
+        }
+        HostEvent::MixerRegions { regions } => v.regions = regions.clone(),
+        HostEvent::WaitingRoom { streams } => v.waiting = streams.clone(),
+        HostEvent::Conference { streams, presenter } => {
+            v.conference = streams.clone();
+            v.presenter = presenter.clone();
+        }
+        HostEvent::Excluded { streams } => v.excluded = streams.clone(),
+        HostEvent::Compositions { list } => {
+            v.compositions = list.iter().map(|c| composition_view(c, room)).collect()
+        }
+        HostEvent::Error { message } => return Some(sentence(message)),
+        HostEvent::Stopped => {
+            v.connection = "closed".into();
+            v.waiting.clear();
+        }
+        HostEvent::Failed { error } => {
+            v.connection = "failed".into();
+            v.waiting.clear();
+            return Some(sentence(error));
+        }
+    }
+    None
+}
+
+fn spawn_host_events<R: Runtime>(
+    app: AppHandle<R>,
+    generation: u64,
+    room: ConferenceRoom,
+    mut events: mpsc::UnboundedReceiver<HostEvent>,
+) {
+    use tauri::Manager;
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        while let Some(ev) = events.recv().await {
+            let current = lock(&state.conference.host)
+                .as_ref()
+                .is_some_and(|h| h.generation == generation);
+            if !current {
+                break; // a newer connection owns the view
+            }
+            let mut error = None;
+            let view = state
+                .conference
+                .update_host_view(|v| error = apply_host_event(v, &ev, &room));
+            emit(
+                &app,
+                &ConferencePaneEvent::Host {
+                    view: Some(view),
+                    error,
+                },
+            );
+            if matches!(ev, HostEvent::Failed { .. } | HostEvent::Stopped) {
+                let mut slot = lock(&state.conference.host);
+                if slot.as_ref().is_some_and(|h| h.generation == generation) {
+                    slot.take();
+                }
+                break;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -498,6 +1136,254 @@ mod tests {
             .err()
             .unwrap();
         assert!(e.message.contains("not a stream path"), "{}", e.message);
+    }
+
+    // ---- the commands on Tauri's mock runtime, against the app's own built-in server ----------
+
+    use serde_json::{json, Value};
+    use std::sync::mpsc as std_mpsc;
+    use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::{App, Listener, Manager, WebviewWindow, WebviewWindowBuilder};
+
+    struct Harness {
+        _app: App<MockRuntime>,
+        window: WebviewWindow<MockRuntime>,
+        events: std_mpsc::Receiver<Value>,
+        seen: std::cell::RefCell<Vec<Value>>,
+        from: std::cell::Cell<usize>,
+    }
+
+    fn harness(dir: &std::path::Path) -> Harness {
+        // Port 0: tests run in parallel and must not fight over 5080.
+        let state = AppState::open(dir.to_owned(), None).with_built_in_port(0);
+        let app = crate::builder(mock_builder(), state)
+            .build(crate::context())
+            .unwrap();
+        let (tx, events) = std_mpsc::channel();
+        app.listen_any(EVENT_NAME, move |e| {
+            let v: Value = serde_json::from_str(e.payload()).unwrap();
+            if v["type"] == "conference" {
+                let _ = tx.send(v);
+            }
+        });
+        let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .unwrap();
+        Harness {
+            _app: app,
+            window,
+            events,
+            seen: Default::default(),
+            from: Default::default(),
+        }
+    }
+
+    impl Harness {
+        fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+            self.mark();
+            get_ipc_response(
+                &self.window,
+                InvokeRequest {
+                    cmd: cmd.into(),
+                    callback: tauri::ipc::CallbackFn(0),
+                    error: tauri::ipc::CallbackFn(1),
+                    url: "tauri://localhost".parse().unwrap(),
+                    body: tauri::ipc::InvokeBody::Json(args),
+                    headers: Default::default(),
+                    invoke_key: INVOKE_KEY.to_string(),
+                },
+            )
+            .map(|b| b.deserialize::<Value>().unwrap())
+        }
+
+        /// Where the event log is now; `wait*` look at events from the last mark on.
+        fn mark(&self) {
+            let n = self.seen.borrow().len();
+            self.from.set(n);
+        }
+
+        /// Waits for a conference event matching `pred` since the last [`Harness::mark`].
+        fn wait(&self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            if let Some(ev) = self.seen.borrow()[self.from.get()..].iter().find(|e| pred(e)) {
+                return ev.clone();
+            }
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.events.recv_timeout(left) {
+                    Ok(ev) => {
+                        self.seen.borrow_mut().push(ev.clone());
+                        if pred(&ev) {
+                            return ev;
+                        }
+                    }
+                    Err(_) => {
+                        let seen = self.seen.borrow();
+                        panic!(
+                            "no event: {what}; the last ones were {:#?}",
+                            &seen[seen.len().saturating_sub(4)..]
+                        )
+                    }
+                }
+            }
+        }
+
+        fn wait_host(&self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
+            self.wait(what, secs, |e| e["kind"] == "host" && pred(&e["view"]))["view"].clone()
+        }
+
+        fn wait_built_in(&self) {
+            let state = self.window.state::<AppState>();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while state.with_built_in_server(|_| ()).is_none() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the built-in server did not start: {:?}",
+                    state.built_in_state()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    #[test]
+    fn host_and_participant_commands_run_a_conference_on_the_built_in_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = harness(dir.path());
+        h.wait_built_in();
+
+        let d = h.call("host_defaults", json!({})).unwrap();
+        let backend = d["backendWs"].as_str().unwrap().to_owned();
+        assert!(backend.starts_with("ws://127.0.0.1:"), "{backend}");
+        assert_eq!(d["app"], "live");
+
+        // Errors in words before anything runs.
+        let e = h
+            .call("host_control", json!({"action": "admit", "name": "x"}))
+            .unwrap_err();
+        assert_eq!(e["message"], "Connect to the conference backend first.");
+        let e = h
+            .call(
+                "participant_join",
+                json!({"request": {"room": "room1", "name": " ", "camera": null, "mic": null},
+                       "frames": "__CHANNEL__:901"}),
+            )
+            .unwrap_err();
+        assert_eq!(e["message"], "Enter your name; the host sees it.");
+
+        // The host connects and hears the mixer region.
+        let v = h
+            .call(
+                "host_connect",
+                json!({"request": {"backendWs": backend, "app": "live", "room": "room1"}}),
+            )
+            .unwrap();
+        assert_eq!(v["connection"], "connecting");
+        let v = h.wait_host("host connected with regions", 20, |v| {
+            v["connection"] == "connected" && v["regions"].as_array().is_some_and(|r| !r.is_empty())
+        });
+        let region = v["regions"][0].as_str().unwrap().to_owned();
+
+        // A wrong event is explained, then the composition is created and composes.
+        let e = h
+            .call(
+                "host_create_composition",
+                json!({"form": {"event": "other", "region": region, "width": 640, "height": 360,
+                                "fps": 15, "bitrateKbps": 600}}),
+            )
+            .unwrap_err();
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("The composition event must be"),
+            "{e}"
+        );
+        h.call(
+            "host_create_composition",
+            json!({"form": {"event": "room1", "region": region, "width": 640, "height": 360,
+                            "fps": 15, "bitrateKbps": 600}}),
+        )
+        .unwrap();
+        let v = h.wait_host("a pending composition", 20, |v| {
+            v["compositions"][0]["event"] == "room1"
+        });
+        assert_eq!(v["compositions"][0]["output"], "live/room1/room1");
+        h.wait_host("the composition composing", 30, |v| {
+            v["compositions"][0]["state"] == "composing"
+        });
+
+        // A participant joins the waiting room and the host sees it there.
+        let info = h
+            .call(
+                "participant_join",
+                json!({"request": {"room": "room1", "name": "alice",
+                                   "camera": "synthetic:pattern:red", "mic": "synthetic:tone:440"},
+                       "frames": "__CHANNEL__:902"}),
+            )
+            .unwrap();
+        assert_eq!(info["waitingRoom"], "live/room1_wr/alice");
+        assert_eq!(info["composite"], "live/room1/room1");
+        h.wait("the participant waiting", 20, |e| {
+            e["kind"] == "participant" && e["state"] == "waiting"
+        });
+        let e = h
+            .call(
+                "participant_join",
+                json!({"request": {"room": "room1", "name": "alice2", "camera": null, "mic": "synthetic:tone:440"},
+                       "frames": "__CHANNEL__:903"}),
+            )
+            .unwrap_err();
+        assert_eq!(e["message"], "You are already in a room. Leave it first.");
+        h.wait_host("alice in the waiting room", 20, |v| {
+            v["waiting"]
+                .as_array()
+                .is_some_and(|w| w.iter().any(|n| n == "alice"))
+        });
+
+        // Admitted: she joins by herself and is the presenter (the first one).
+        h.call("host_control", json!({"action": "admit", "name": "alice"}))
+            .unwrap();
+        let v = h.wait_host("alice in the conference", 20, |v| {
+            v["conference"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|n| n == "alice"))
+        });
+        assert_eq!(v["presenter"], "alice");
+        h.wait("alice in conference", 30, |e| {
+            e["kind"] == "participant" && e["state"] == "inConference"
+        });
+        h.wait("the first composite frame", 30, |e| {
+            e["kind"] == "participant"
+                && e["info"]["composite"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("live/room1/room1 ("))
+        });
+
+        // Remove → back to waiting; unknown action → words.
+        let e = h
+            .call("host_control", json!({"action": "kick", "name": "alice"}))
+            .unwrap_err();
+        assert_eq!(e["message"], "“kick” is not a host action.");
+        h.call("host_control", json!({"action": "remove", "name": "alice"}))
+            .unwrap();
+        h.wait("alice back in the waiting room", 20, |e| {
+            e["kind"] == "participant" && e["state"] == "waiting"
+        });
+
+        // Destroy the composition; leave; disconnect.
+        h.call("host_destroy_composition", json!({"event": "room1"}))
+            .unwrap();
+        h.wait_host("no composition", 20, |v| {
+            v["compositions"].as_array().is_some_and(|c| c.is_empty())
+        });
+        h.call("participant_leave", json!({})).unwrap();
+        h.wait("alice left", 20, |e| {
+            e["kind"] == "participant" && e["state"] == "left"
+        });
+        h.call("host_disconnect", json!({})).unwrap();
+        h.wait_host("host closed", 10, |v| v["connection"] == "closed");
     }
 
     #[test]

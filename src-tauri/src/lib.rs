@@ -64,6 +64,15 @@ pub fn builder<R: tauri::Runtime>(
             conference::host_defaults,
             conference::conference_watch,
             conference::conference_unwatch,
+            conference::participant_join,
+            conference::participant_leave,
+            conference::participant_set_volume,
+            conference::host_connect,
+            conference::host_disconnect,
+            conference::host_create_composition,
+            conference::host_destroy_composition,
+            conference::host_control,
+            conference::host_view,
             // conference pane commands (src-tauri/src/conference.rs) — end
         ])
 }
