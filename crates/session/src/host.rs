@@ -288,7 +288,9 @@ impl CompositionInfo {
             fps: last.and_then(|m| m.framerate),
             bitrate_kbps: last.and_then(|m| m.bitrate),
             mixer_connected: !c.mixers.is_empty()
-                && c.mixers.iter().all(|m| m.is_web_socket_connected == Some(true)),
+                && c.mixers
+                    .iter()
+                    .all(|m| m.is_web_socket_connected == Some(true)),
         }
     }
 }
@@ -318,9 +320,7 @@ pub enum HostEvent {
     /// Both backend sockets are open (also after each reconnect).
     Connected,
     /// The backend connection dropped.
-    Disconnected {
-        reason: String,
-    },
+    Disconnected { reason: String },
     Reconnecting {
         attempt: u32,
         of: u32,
@@ -329,36 +329,24 @@ pub enum HostEvent {
         reason: String,
     },
     /// The regions a composition can be created in (`mixerRegions`).
-    MixerRegions {
-        regions: Vec<String>,
-    },
+    MixerRegions { regions: Vec<String> },
     /// Waiting-room streams not in the conference (preview them, admit or ban them).
-    WaitingRoom {
-        streams: Vec<String>,
-    },
+    WaitingRoom { streams: Vec<String> },
     /// The conference list and its presenter.
     Conference {
         streams: Vec<String>,
         presenter: Option<String>,
     },
     /// Banned streams.
-    Excluded {
-        streams: Vec<String>,
-    },
+    Excluded { streams: Vec<String> },
     /// The room's compositions with their real state.
-    Compositions {
-        list: Vec<CompositionInfo>,
-    },
+    Compositions { list: Vec<CompositionInfo> },
     /// The server refused something, in words.
-    Error {
-        message: String,
-    },
+    Error { message: String },
     /// `stop()` finished.
     Stopped,
     /// The host session ended (backend unreachable, reconnects exhausted).
-    Failed {
-        error: Error,
-    },
+    Failed { error: Error },
 }
 
 enum Cmd {
@@ -460,6 +448,11 @@ impl Host {
     /// Create the room's composition; its state then arrives in `Compositions`.
     pub fn create_composition(&self, form: &CompositionForm) -> Result<()> {
         form.validate(&self.room, &self.snapshot().mixer_regions)?;
+        if self.cfg.access_token.expose().trim().is_empty() {
+            return Err(Error::Config(
+                "a composition needs the Stream Manager access token (its digest); enter it in the host settings".into(),
+            ));
+        }
         self.send(true, form.to_message(&self.room, &self.cfg))
     }
 
@@ -687,7 +680,11 @@ impl Engine {
                 Got::Cmd(Some(Cmd::Stop(tx))) => break Outcome::Stopped(Some(tx)),
                 Got::Cmd(Some(Cmd::Send(conf, m))) => {
                     if both {
-                        if conf { conf_sock.send(m) } else { wr_sock.send(m) }
+                        if conf {
+                            conf_sock.send(m)
+                        } else {
+                            wr_sock.send(m)
+                        }
                     } else {
                         self.pending.push((conf, m));
                     }
@@ -713,7 +710,11 @@ impl Engine {
                             self.set_connected(true);
                             let _ = self.ev.send(HostEvent::Connected);
                             for (conf, m) in std::mem::take(&mut self.pending) {
-                                if conf { conf_sock.send(m) } else { wr_sock.send(m) }
+                                if conf {
+                                    conf_sock.send(m)
+                                } else {
+                                    wr_sock.send(m)
+                                }
                             }
                         }
                     }
@@ -792,23 +793,21 @@ impl Engine {
                     s.conference = streams.clone();
                     s.presenter = presenter.clone();
                     waiting = self.waiting_event(s);
-                    changed.then_some(HostEvent::Conference {
-                        streams,
-                        presenter,
-                    })
+                    changed.then_some(HostEvent::Conference { streams, presenter })
                 });
                 if let Some(w) = waiting {
                     let _ = self.ev.send(w);
                 }
             }
             ServerMessage::Conference { .. } => {}
-            ServerMessage::Excluded { room, streams } if room == ctx || room == wr => self
-                .update(|s| {
+            ServerMessage::Excluded { room, streams } if room == ctx || room == wr => {
+                self.update(|s| {
                     (s.excluded != streams).then(|| {
                         s.excluded = streams.clone();
                         HostEvent::Excluded { streams }
                     })
-                }),
+                })
+            }
             ServerMessage::Excluded { .. } => {}
             ServerMessage::ActiveCompositions { list, .. } => {
                 let list: Vec<CompositionInfo> =
@@ -867,7 +866,10 @@ mod tests {
         assert_eq!(mx["path"], "live/room1");
         assert_eq!(mx["streamName"], "room1");
         assert_eq!(mx["destinationMixerName"], "");
-        assert_eq!((mx["width"].as_u64(), mx["bitrate"].as_u64()), (Some(1280), Some(1500)));
+        assert_eq!(
+            (mx["width"].as_u64(), mx["bitrate"].as_u64()),
+            (Some(1280), Some(1500))
+        );
         let page = mx["mixingPage"].as_str().unwrap();
         assert!(page.starts_with("http://127.0.0.1:5080/webrtcexamples/sample-mixer-pages/conference/?role=mixer&app=live&room=room1&ws=127.0.0.1:5080&token="));
         assert!(page.contains("&sm=true&smtoken=tok"));
@@ -883,10 +885,17 @@ mod tests {
         assert!(f.validate(&room(), &regions).is_ok());
         f.region = "mars".into();
         let e = f.validate(&room(), &regions).unwrap_err().to_string();
-        assert!(e.contains("not a mixer region") && e.contains("local"), "{e}");
+        assert!(
+            e.contains("not a mixer region") && e.contains("local"),
+            "{e}"
+        );
         f.region = "local".into();
         f.width = 1279;
-        assert!(f.validate(&room(), &regions).unwrap_err().to_string().contains("even"));
+        assert!(f
+            .validate(&room(), &regions)
+            .unwrap_err()
+            .to_string()
+            .contains("even"));
         f.width = 1280;
         f.event = "other".into();
         assert!(f
@@ -926,7 +935,10 @@ mod tests {
             presenter: Some("a".into()),
         })
         .unwrap();
-        assert_eq!(v, json!({"type": "conference", "streams": ["a"], "presenter": "a"}));
+        assert_eq!(
+            v,
+            json!({"type": "conference", "streams": ["a"], "presenter": "a"})
+        );
         let v = serde_json::to_value(HostEvent::Reconnecting {
             attempt: 1,
             of: 10,
@@ -939,7 +951,10 @@ mod tests {
             error: Error::Config("bad".into()),
         })
         .unwrap();
-        assert_eq!(v, json!({"type": "failed", "error": "the settings are not usable: bad"}));
+        assert_eq!(
+            v,
+            json!({"type": "failed", "error": "the settings are not usable: bad"})
+        );
     }
 
     #[test]
@@ -948,7 +963,10 @@ mod tests {
             backend_url("http://127.0.0.1:5080", "live/room1_wr"),
             "ws://127.0.0.1:5080/?testbed=conference&room=live/room1_wr&host=true"
         );
-        assert_eq!(http_origin("wss://b.example.com/x"), "https://b.example.com");
+        assert_eq!(
+            http_origin("wss://b.example.com/x"),
+            "https://b.example.com"
+        );
         assert_eq!(http_origin("127.0.0.1:8001"), "http://127.0.0.1:8001");
     }
 }

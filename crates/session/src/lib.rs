@@ -17,10 +17,14 @@ pub mod subscriber;
 
 pub use config::{Auth, Endpoint, IceServerConfig, Transport};
 pub use error::{Error, Result};
-pub use host::{CompositionForm, CompositionInfo, CompositionState, Host, HostConfig, HostEvent, HostSnapshot};
-pub use room::ConferenceRoom;
-pub use participant::{JoinRoute, Participant, ParticipantConfig, ParticipantEvent, ParticipantState};
+pub use host::{
+    CompositionForm, CompositionInfo, CompositionState, Host, HostConfig, HostEvent, HostSnapshot,
+};
+pub use participant::{
+    JoinRoute, Participant, ParticipantConfig, ParticipantEvent, ParticipantState,
+};
 pub use publisher::{Publisher, PublisherConfig, PublisherEvent};
 pub use reconnect::{Next, ReconnectPolicy, Reconnector};
+pub use room::ConferenceRoom;
 pub use stats::StatsSnapshot;
 pub use subscriber::{Subscriber, SubscriberConfig, SubscriberEvent};

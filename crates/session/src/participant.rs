@@ -513,7 +513,9 @@ impl Engine {
                     let _ = self.ev.send(ParticipantEvent::WaitingRoom { event: e });
                     if let Some(error) = failed {
                         self.end_join().await;
-                        return self.finish(ParticipantState::Failed, Some(error), None).await;
+                        return self
+                            .finish(ParticipantState::Failed, Some(error), None)
+                            .await;
                     }
                 }
                 Got::Backend(None) => {}
@@ -532,7 +534,9 @@ impl Engine {
                 Got::Join(None) => self.join = None,
                 Got::Join(Some(m)) => {
                     if let Some(error) = self.on_join(m).await {
-                        return self.finish(ParticipantState::Failed, Some(error), None).await;
+                        return self
+                            .finish(ParticipantState::Failed, Some(error), None)
+                            .await;
                     }
                 }
             }
@@ -609,10 +613,9 @@ impl Engine {
             }) if room == ctx => {
                 let streams = streams.unwrap_or_default();
                 let listed = streams.contains(&name);
-                let _ = self.ev.send(ParticipantEvent::Conference {
-                    streams,
-                    presenter,
-                });
+                let _ = self
+                    .ev
+                    .send(ParticipantEvent::Conference { streams, presenter });
                 if listed && !self.listed {
                     self.listed = true;
                     self.rec.reset();
@@ -898,9 +901,10 @@ async fn join_connect(ctx: &JoinCtx) -> Result<(Link, Option<String>)> {
             .await?;
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
-        let local = pc.local_description().await.ok_or_else(|| {
-            Error::WebRtc("no local description after creating the offer".into())
-        })?;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| Error::WebRtc("no local description after creating the offer".into()))?;
         // The sent copy is munged like the SDK's; the local description keeps the original.
         let sent = red5_signal::sdp::munge_participant_offer_str(
             &local.sdp,
@@ -1244,7 +1248,10 @@ mod tests {
             event: PublisherEvent::Started,
         })
         .unwrap();
-        assert_eq!(v, json!({"type": "waitingRoom", "event": {"type": "started"}}));
+        assert_eq!(
+            v,
+            json!({"type": "waitingRoom", "event": {"type": "started"}})
+        );
         let v = serde_json::to_value(ParticipantEvent::Joined {
             participant_id: Some("ab12".into()),
         })

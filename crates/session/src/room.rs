@@ -103,7 +103,10 @@ mod tests {
         assert!(!r.is_participant_name("room1"));
         assert!(!r.is_participant_name("x_r5participator"));
         let nested = ConferenceRoom::parse("org/live/r").unwrap();
-        assert_eq!((nested.app.as_str(), nested.name.as_str()), ("org/live", "r"));
+        assert_eq!(
+            (nested.app.as_str(), nested.name.as_str()),
+            ("org/live", "r")
+        );
     }
 
     #[test]
@@ -112,7 +115,9 @@ mod tests {
         assert!(e.contains("like live/room1"), "{e}");
         assert!(ConferenceRoom::parse("live//r").is_err());
         assert!(ConferenceRoom::parse("live/a b").is_err());
-        let e = ConferenceRoom::parse("live/room1_wr").unwrap_err().to_string();
+        let e = ConferenceRoom::parse("live/room1_wr")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("waiting room"), "{e}");
         assert!(check_stream_name("name", "a/b").is_err());
         assert!(check_stream_name("name", "alice_1").is_ok());
