@@ -1,7 +1,8 @@
 //! `red5-desk-cli`: Red5 Desk without a window, over the same crates as the desktop app.
 //!
-//! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` and a `run(&Context, args)`; adding
-//! publish/subscribe/send-metadata/host/local-server means adding a module and a variant here.
+//! Each subcommand lives in `cmd/<name>.rs` with its clap `Args` and a `run(&Context, args)`;
+//! adding one means adding a module and a variant here. Session commands print JSON lines on
+//! stdout, people's sentences on stderr, and exit 1 on failure (2 on a usage mistake).
 #![forbid(unsafe_code)]
 
 use std::path::PathBuf;
@@ -10,7 +11,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod control;
 mod error;
+mod jsonl;
+mod signals;
 mod table;
 
 pub use error::CliError;
@@ -19,7 +23,7 @@ pub use error::CliError;
 #[command(
     name = "red5-desk-cli",
     version,
-    about = "Red5 Desk from the command line: devices, server profiles and the built-in server.",
+    about = "Red5 Desk from the command line: publish, subscribe, send metadata, devices, server profiles and the built-in server.",
     long_about = "Red5 Desk from the command line. Uses the same settings as the desktop app \
                   (server profiles in the app-config directory) and the same device backends."
 )]
@@ -38,6 +42,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Publish a stream (test pattern, tone, files or devices) with metadata; events as JSON lines.
+    Publish(cmd::publish::Args),
+    /// Watch a stream: metadata and events as JSON lines; save the video (Y4M) and audio (WAV).
+    Subscribe(cmd::subscribe::Args),
+    /// Send onMetaData (or another message) through a `publish` running on this machine.
+    SendMetadata(cmd::send_metadata::Args),
     /// List cameras, microphones and speakers.
     Devices(cmd::devices::Args),
     /// List the server profiles (the active one is marked with *).
@@ -54,7 +64,8 @@ pub struct Context {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = match cli.verbose {
-        0 => "warn",
+        // Failures reach the user as one sentence on stderr; library warnings would repeat them.
+        0 => "error",
         1 => "info",
         2 => "debug",
         _ => "trace",
@@ -70,7 +81,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("red5-desk-cli: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.exit_code())
         }
     }
 }
@@ -83,6 +94,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let ctx = Context { config_dir };
     let mut out = std::io::stdout().lock();
     match cli.command {
+        Command::Publish(a) => cmd::publish::run(&ctx, &a, &mut out),
+        Command::Subscribe(a) => cmd::subscribe::run(&ctx, &a, &mut out),
+        Command::SendMetadata(a) => cmd::send_metadata::run(&ctx, &a, &mut out),
         Command::Devices(a) => cmd::devices::run(&ctx, &a, &mut out),
         Command::Profiles(a) => cmd::profiles::run(&ctx, &a, &mut out),
         Command::LocalServer(a) => cmd::local_server::run(&ctx, &a, &mut out),

@@ -26,6 +26,10 @@ fn help_lists_the_subcommands() {
     let text = stdout(&o);
     for needle in [
         "Usage: red5-desk-cli",
+        "publish",
+        "subscribe",
+        "send-metadata",
+        "local-server",
         "devices",
         "profiles",
         "--config-dir",

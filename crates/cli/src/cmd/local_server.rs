@@ -59,11 +59,9 @@ impl Args {
 }
 
 pub fn run(_ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode, CliError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(CliError::Runtime)?;
+    let rt = crate::signals::runtime()?;
     rt.block_on(async {
+        let mut stop = crate::signals::Stop::install();
         let server = LocalServer::start(args.server_config()).await?;
         let base = server.base_url();
         // The first line is machine-readable: scripts and tests read the URL from it.
@@ -79,24 +77,8 @@ pub fn run(_ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode
         )?;
         writeln!(out, "Press Ctrl+C to stop.")?;
         out.flush()?;
-        wait_for_stop().await;
+        stop.wait().await;
         server.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// Ctrl+C or SIGTERM (what service managers and test harnesses send).
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -2,3 +2,7 @@
 pub mod devices;
 pub mod local_server;
 pub mod profiles;
+pub mod publish;
+pub mod send_metadata;
+pub mod server;
+pub mod subscribe;

@@ -1,0 +1,541 @@
+//! `publish`, `subscribe` and `send-metadata` as a user runs them: the REAL binary as child
+//! processes against the REAL built-in server (red5-localsm on 127.0.0.1), real codecs, real
+//! files. Every wait is on a line the processes print, with a generous deadline.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use red5_localsm::{AuthConfig, LocalServer, RoundTripAuth, ServerConfig, ServerHandle};
+use red5_media::analysis::{channel, dominant_frequency};
+use red5_media::synthetic::{detect_color, read_stamp, PatternColor};
+use red5_media::VideoSource;
+use serde_json::{json, Value};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A built-in server on its own runtime (the test thread stays free to drive processes).
+struct Server {
+    rt: tokio::runtime::Runtime,
+    handle: Option<ServerHandle>,
+}
+
+impl Server {
+    fn start(cfg: ServerConfig) -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let handle = rt.block_on(LocalServer::start(cfg)).unwrap();
+        Server {
+            rt,
+            handle: Some(handle),
+        }
+    }
+
+    fn url(&self) -> String {
+        self.handle.as_ref().unwrap().base_url()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn cli(config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_red5-desk-cli"));
+    c.env("RED5_DESK_CONFIG_DIR", config)
+        .env_remove("RED5_DESK_LOG")
+        .env_remove("RUST_LOG")
+        .env_remove("RED5_DESK_PASSWORD")
+        .env_remove("RED5_DESK_TOKEN");
+    c
+}
+
+/// A running CLI process whose stdout JSON lines are read as they come.
+struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+    seen: Vec<Value>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    fn spawn(config: &Path, args: &[&str]) -> Proc {
+        let mut child = cli(config)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            sink.lock().unwrap().push_str(&s);
+        });
+        Proc {
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// The next line matching `pred` (earlier ones are kept in `seen`).
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(_) => panic!(
+                    "no {what}; lines so far:\n{}\nstderr:\n{}",
+                    self.seen
+                        .iter()
+                        .filter(|v| v["type"] != "stats")
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    fn wait_type(&mut self, ty: &str) -> Value {
+        self.wait_for(ty, |v| v["type"] == ty)
+    }
+
+    /// Waits for the exit; the remaining stdout lines go to `seen`.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        let end = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            // Reading lines is the wait (no sleeps); the channel closes when stdout does.
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(v) => self.seen.push(v),
+                Err(_) if Instant::now() > end => {
+                    let _ = self.child.kill();
+                    panic!("process did not exit; stderr: {}", self.stderr());
+                }
+                Err(_) => {}
+            }
+        };
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(v);
+        }
+        status
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn sigterm(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn publish_args<'a>(url: &'a str, stream: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "publish",
+        stream,
+        "--url",
+        url,
+        "--size",
+        "320x240",
+        "--fps",
+        "15",
+        "--bitrate",
+        "400",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn run(config: &Path, args: &[&str]) -> (std::process::Output, String) {
+    let o = cli(config).args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (o, err)
+}
+
+/// The whole user flow: publish (pattern + tone, metadata at start), send-metadata from another
+/// process, a late subscriber that gets the latest metadata, live metadata, Y4M + WAV recording,
+/// SIGTERM → clean unpublish that the subscriber sees.
+#[test]
+fn publish_send_metadata_subscribe_record_and_sigterm() {
+    let server = Server::start(ServerConfig::default());
+    let url = server.url();
+    let cfg = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut publisher = Proc::spawn(
+        cfg.path(),
+        &publish_args(
+            &url,
+            "cli-main",
+            &[
+                "--video",
+                "synthetic:green",
+                "--audio",
+                "tone:660",
+                "--metadata",
+                "hello",
+            ],
+        ),
+    );
+    let intro = publisher.wait_type("publishing");
+    assert_eq!(intro["stream"], "cli-main");
+    assert_eq!(intro["transport"], "whip-sm2");
+    assert!(intro["control"]
+        .as_str()
+        .unwrap()
+        .ends_with("cli-main.sock"));
+    publisher.wait_type("started");
+    let sent = publisher.wait_type("sent");
+    assert_eq!(sent["data"], json!({"metadata": "hello"}));
+    assert_eq!(sent["via"], "start");
+
+    // Another process sends through the running publish.
+    let (o, err) = run(
+        cfg.path(),
+        &[
+            "send-metadata",
+            "cli-main",
+            r#"{"slide":{"index":3,"title":"Q&A"}}"#,
+        ],
+    );
+    assert!(o.status.success(), "send-metadata failed: {err}");
+    let slide = json!({"slide": {"index": 3, "title": "Q&A"}});
+    let sent = publisher.wait_for("sent via control", |v| v["via"] == "control");
+    assert_eq!(sent["data"], slide);
+
+    // A late viewer: the latest metadata comes first.
+    let video = dir.path().join("got.y4m");
+    let audio = dir.path().join("got.wav");
+    let mut viewer = Proc::spawn(
+        cfg.path(),
+        &[
+            "subscribe",
+            "cli-main",
+            "--url",
+            &url,
+            "--video-out",
+            video.to_str().unwrap(),
+            "--audio-out",
+            audio.to_str().unwrap(),
+            "--video-out-fps",
+            "15",
+            "--stats",
+            "--exit-on-unpublish",
+        ],
+    );
+    let first = viewer.wait_type("metadata");
+    assert_eq!(
+        first["metadata"], slide,
+        "late joiner gets the latest value"
+    );
+    assert!(first["time"].as_str().unwrap().ends_with('Z'));
+
+    // Live metadata: text is sent as {"metadata": text}; --json sends exactly what it is given.
+    let (o, err) = run(cfg.path(), &["send-metadata", "cli-main", "live text ✓"]);
+    assert!(o.status.success(), "{err}");
+    let got = viewer.wait_type("metadata");
+    assert_eq!(got["metadata"], json!({"metadata": "live text ✓"}));
+    let (o, err) = run(
+        cfg.path(),
+        &["send-metadata", "cli-main", "--json", r#"{"n":[1,2,3]}"#],
+    );
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        viewer.wait_type("metadata")["metadata"],
+        json!({"n": [1, 2, 3]})
+    );
+    let (o, err) = run(
+        cfg.path(),
+        &["send-metadata", "cli-main", "--json", "{oops"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("--json is not valid JSON"), "{err}");
+
+    // Enough media recorded: the viewer's own stats count decoded frames.
+    let first_frame = viewer.wait_type("firstFrame");
+    assert_eq!(
+        (
+            first_frame["width"].as_u64(),
+            first_frame["height"].as_u64()
+        ),
+        (Some(320), Some(240))
+    );
+    viewer.wait_for("30 decoded frames", |v| {
+        v["type"] == "stats" && v["stats"]["videoFramesTotal"].as_u64().unwrap_or(0) >= 30
+    });
+
+    // SIGTERM: the publisher unpublishes and exits 0; the viewer is told and exits 0.
+    publisher.sigterm();
+    let st = publisher.finish();
+    assert!(st.success(), "publish exited {st}: {}", publisher.stderr());
+    assert!(
+        publisher.seen.iter().any(|v| v["type"] == "unpublished"),
+        "publish printed its unpublish: {:?}",
+        publisher.seen.iter().rev().take(5).collect::<Vec<_>>()
+    );
+    assert!(
+        !Path::new(intro["control"].as_str().unwrap()).exists(),
+        "control socket removed"
+    );
+    viewer.wait_type("unpublished");
+    let st = viewer.finish();
+    assert!(st.success(), "subscribe exited {st}: {}", viewer.stderr());
+    let summary = viewer
+        .seen
+        .iter()
+        .find(|v| v["type"] == "summary")
+        .unwrap()
+        .clone();
+    assert!(summary["videoFrames"].as_u64().unwrap() >= 30, "{summary}");
+
+    // The Y4M holds the stamped green pattern with increasing counters.
+    let mut src = red5_media::file::Y4mSource::open(&video, false, false).unwrap();
+    assert_eq!((src.header().width, src.header().height), (320, 240));
+    let (mut stamped, mut last) = (0, None::<u32>);
+    while let Ok(f) = src.next_frame() {
+        let Some(stamp) = read_stamp(&f) else {
+            continue;
+        };
+        assert_eq!(detect_color(&f), Some(PatternColor::Green));
+        if let Some(prev) = last {
+            assert!(
+                stamp.frame_number > prev,
+                "{prev} then {}",
+                stamp.frame_number
+            );
+        }
+        last = Some(stamp.frame_number);
+        stamped += 1;
+    }
+    assert!(stamped >= 25, "only {stamped} stamped frames in the Y4M");
+
+    // The WAV holds the 660 Hz tone.
+    let mut wav = hound::WavReader::open(&audio).unwrap();
+    let spec = wav.spec();
+    assert_eq!(spec.sample_rate, 48_000);
+    let all: Vec<f32> = wav
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let mono = channel(&all, spec.channels, 0);
+    assert!(mono.len() > 48_000, "{} samples", mono.len());
+    let f = dominant_frequency(&mono[9_600..], 48_000);
+    assert!((f - 660.0).abs() < 15.0, "dominant frequency {f} Hz");
+}
+
+/// `--metadata-every` sends the base object plus an increasing counter; `--duration` ends the
+/// publish cleanly (exit 0) and a metadata-only viewer sees it all, then the unpublish.
+#[test]
+fn metadata_every_and_duration() {
+    let server = Server::start(ServerConfig::default());
+    let url = server.url();
+    let cfg = tempfile::tempdir().unwrap();
+    let mut publisher = Proc::spawn(
+        cfg.path(),
+        &publish_args(
+            &url,
+            "cli-every",
+            &[
+                "--video",
+                "synthetic",
+                "--audio",
+                "none",
+                "--codec",
+                "vp8",
+                "--metadata",
+                r#"{"title":"tick"}"#,
+                "--metadata-every",
+                "0.3",
+                "--duration",
+                "6",
+                "--no-control",
+            ],
+        ),
+    );
+    assert_eq!(publisher.wait_type("publishing")["control"], Value::Null);
+    publisher.wait_type("started");
+    let mut viewer = Proc::spawn(
+        cfg.path(),
+        &[
+            "subscribe",
+            "cli-every",
+            "--url",
+            &url,
+            "--metadata-only",
+            "--exit-on-unpublish",
+        ],
+    );
+    let mut counters = Vec::new();
+    while counters.len() < 4 {
+        let m = viewer.wait_type("metadata");
+        assert_eq!(m["metadata"]["title"], "tick", "{m}");
+        if let Some(n) = m["metadata"]["counter"].as_u64() {
+            counters.push(n);
+        }
+    }
+    assert!(counters.windows(2).all(|w| w[1] > w[0]), "{counters:?}");
+    let st = publisher.finish();
+    assert!(st.success(), "{}", publisher.stderr());
+    assert!(publisher.seen.iter().any(|v| v["via"] == "timer"));
+    let st = viewer.finish();
+    assert!(st.success(), "{}", viewer.stderr());
+    assert!(
+        viewer.seen.iter().all(|v| v["type"] == "metadata"),
+        "--metadata-only prints only metadata"
+    );
+}
+
+/// Mistakes and refusals: clear sentences on stderr, non-zero exits.
+#[test]
+fn errors_are_sentences_with_non_zero_exits() {
+    let cfg = tempfile::tempdir().unwrap();
+    let c = cfg.path();
+
+    let (o, err) = run(c, &["publish", "x", "--url", "localhost:5080"]);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is not a server address"), "{err}");
+
+    let (o, err) = run(c, &["publish", "x", "--profile", "Nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("no server profile \"Nope\""), "{err}");
+
+    let (o, err) = run(c, &["publish", "x", "--video", "none", "--audio", "none"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("nothing to publish"), "{err}");
+
+    // Nobody listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let (o, err) = run(c, &["publish", "x", "--url", &dead, "--no-control"]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("could not connect") || err.contains("refused"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("Error {") && !err.contains("Os {"),
+        "no debug dumps: {err}"
+    );
+
+    // Unknown stream.
+    let server = Server::start(ServerConfig::default());
+    let (o, err) = run(c, &["subscribe", "nobody-here", "--url", &server.url()]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("nobody-here") && err.contains("check the stream name"),
+        "{err}"
+    );
+
+    // send-metadata without a publish.
+    let (o, err) = run(c, &["send-metadata", "nobody-here", "hi"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("no `publish` of that stream is running"),
+        "{err}"
+    );
+    drop(server);
+
+    // 401 from a server that wants round-trip credentials; the right ones publish.
+    let locked = Server::start(ServerConfig {
+        auth: Some(AuthConfig {
+            admin_user: "admin".into(),
+            admin_password: "pw".into(),
+            sm1_access_token: "tok".into(),
+            round_trip: Some(RoundTripAuth {
+                username: "u".into(),
+                password: "p".into(),
+                token: "t".into(),
+            }),
+        }),
+        ..Default::default()
+    });
+    let url = locked.url();
+    let (o, err) = run(c, &["publish", "locked", "--url", &url, "--no-control"]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("401") || err.to_lowercase().contains("not authorized"),
+        "{err}"
+    );
+    assert!(err.contains("--username"), "says what to check: {err}");
+    let o = cli(c)
+        .args(publish_args(
+            &url,
+            "locked",
+            &[
+                "--username",
+                "u",
+                "--token",
+                "t",
+                "--duration",
+                "1",
+                "--no-control",
+            ],
+        ))
+        .env("RED5_DESK_PASSWORD", "p")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(r#""type":"started""#), "{out}");
+    assert!(
+        !out.contains("\"p\"") && !err.contains("\"p\""),
+        "no password in output"
+    );
+}
