@@ -311,12 +311,33 @@ async fn whip_error_statuses_401_404_409() {
             Kind::Whip,
             Url::parse(&format!("http://{addr}/live/whip/endpoint/s")).unwrap(),
         );
+        let sig = WhipSignalling::spawn(cfg).unwrap();
+        let e = sig.connect().await.unwrap_err();
+        assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+        // The driver has ended: later calls report the same failure, not "closed".
+        while sig.next_event().await.is_some() {}
+        assert_eq!(sig.publish_offer("v=0".into()).await.unwrap_err(), e);
+        assert_eq!(sig.wait_started().await.unwrap_err(), e);
+        // A Stream Manager with its proxy turned off (503 + its text) is named as such.
+        let (base, _) = serve(|_| {
+            (
+                503,
+                vec![],
+                r#"{"error":"The Stream Manager proxy is disabled (proxy.enabled=false in red5-web.properties)."}"#.into(),
+            )
+        })
+        .await;
+        let cfg = HttpConfig::new(
+            Kind::Whep,
+            Url::parse(&urls::whip_sm2(&base, Kind::Whep, "live", "s", Some("r1"))).unwrap(),
+        );
         let e = WhipSignalling::spawn(cfg)
             .unwrap()
             .connect()
             .await
             .unwrap_err();
-        assert!(matches!(e, Error::Connect { .. }), "{e:?}");
+        assert_eq!(e, Error::ProxyDisabled);
+        assert!(!e.is_retryable());
     })
     .await;
 }

@@ -279,6 +279,85 @@ async fn upgrade_refused_with_404() {
     .await;
 }
 
+/// Answers one HTTP request with `status` and a JSON body, as a server refusing the upgrade.
+async fn refuse_upgrade(status: &'static str, body: &'static str) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut tcp, _) = l.accept().await.unwrap();
+        let mut buf = [0u8; 2048];
+        let _ = tcp.read(&mut buf).await;
+        let resp = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tcp.write_all(resp.as_bytes()).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_disabled_proxy_is_named_and_later_calls_keep_the_real_failure() {
+    within(async {
+        let addr = refuse_upgrade(
+            "404 Not Found",
+            r#"{"error":"The Stream Manager proxy is disabled (proxy.enabled=false in red5-web.properties)."}"#,
+        )
+        .await;
+        let s = WsSignalling::spawn(
+            format!("ws://{addr}/as/v1/proxy/ws/publish/live/s?id=s"),
+            fast(WsRole::Publisher, "s"),
+        );
+        let e = s.connect().await.expect_err("must fail");
+        assert_eq!(e, Error::ProxyDisabled);
+        assert!(e.to_string().contains("proxy.enabled=false"), "{e}");
+        assert!(!e.is_retryable());
+        // The driver has ended; calls made now still say why, not just "closed".
+        while s.next_event().await.is_some() {}
+        assert_eq!(s.publish_offer("v=0".into()).await, Err(Error::ProxyDisabled));
+        assert_eq!(s.wait_started().await, Err(Error::ProxyDisabled));
+        assert_eq!(
+            s.send_message(dc::ClientMessage::metadata_text("x")).await,
+            Err(Error::ProxyDisabled)
+        );
+        assert_eq!(s.stop().await, Ok(()));
+
+        // Another refusal keeps its status and the server's own words.
+        let addr = refuse_upgrade("403 Forbidden", r#"{"error":"Node group not found: eu"}"#).await;
+        let e = failure_of(
+            format!("ws://{addr}/as/v1/proxy/ws/publish/live/s?id=s"),
+            fast(WsRole::Publisher, "s"),
+        )
+        .await;
+        let text = e.to_string();
+        assert!(
+            text.contains("HTTP 403") && text.contains("Node group not found: eu"),
+            "{text}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn calls_after_a_refused_connection_report_the_refusal() {
+    within(async {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let s = WsSignalling::spawn(
+            format!("ws://{addr}/live/?id=s"),
+            fast(WsRole::Publisher, "s"),
+        );
+        let first = s.connect().await.expect_err("must fail");
+        assert!(matches!(first, Error::Connect { .. }), "{first:?}");
+        while s.next_event().await.is_some() {}
+        let later = s.publish_offer("v=0".into()).await.expect_err("must fail");
+        assert_eq!(later, first);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn rejected_timeout_malformed_binary_unexpected_and_close() {
     within(async {

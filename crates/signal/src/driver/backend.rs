@@ -117,7 +117,10 @@ async fn run(
                     };
                     if failed {
                         ws = None;
-                        m.handle_closed_because(None, Some("the conference backend connection broke".into()));
+                        m.handle_closed_because(
+                            None,
+                            Some("the conference backend connection broke".into()),
+                        );
                     }
                 }
                 BackendOutput::Close => {
