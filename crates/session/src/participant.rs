@@ -334,6 +334,7 @@ impl Participant {
             play,
             join: None,
             listed: false,
+            backend_up: true,
             retry_at: None,
         };
         tokio::spawn(engine.run());
@@ -462,6 +463,8 @@ struct Engine {
     join: Option<JoinHandle>,
     /// The host's conference list holds our name.
     listed: bool,
+    /// The backend socket is open (warn once per outage).
+    backend_up: bool,
     retry_at: Option<tokio::time::Instant>,
     rec: Reconnector,
 }
@@ -641,12 +644,19 @@ impl Engine {
                 false
             }
             BackendEvent::Disconnected { reason, .. } => {
-                let _ = self.ev.send(ParticipantEvent::Warning {
-                    message: format!(
-                        "lost the conference backend ({}); reconnecting",
-                        reason.unwrap_or_else(|| "closed".into())
-                    ),
-                });
+                // Once per outage, not on every 2 s retry.
+                if std::mem::replace(&mut self.backend_up, false) {
+                    let _ = self.ev.send(ParticipantEvent::Warning {
+                        message: format!(
+                            "lost the conference backend ({}); reconnecting",
+                            reason.unwrap_or_else(|| "closed".into())
+                        ),
+                    });
+                }
+                false
+            }
+            BackendEvent::Connected => {
+                self.backend_up = true;
                 false
             }
             _ => false,

@@ -16,11 +16,11 @@ use red5_media::VideoFrame;
 use red5_mixer::{compute_layout, LayoutKind, Rect, TileRole};
 use red5_session::publisher::PublishVideo;
 use red5_session::subscriber::AudioOutput;
-use red5_signal::Secret;
 use red5_session::{
     CompositionState, Endpoint, Host, HostConfig, HostEvent, JoinRoute, Participant,
     ParticipantConfig, ParticipantEvent, ParticipantState, Transport,
 };
+use red5_signal::Secret;
 use tokio::sync::mpsc;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -421,7 +421,17 @@ async fn host_admits_three_participants_who_hear_mix_minus_and_see_the_presenter
     for p in &people {
         p.engine.leave().await;
         assert_eq!(p.engine.state(), ParticipantState::Left);
+        eventually("the Left event", || {
+            p.saw(|e| matches!(e, ParticipantEvent::Left))
+        })
+        .await;
     }
+    eventually("every participant stream is unpublished", || {
+        s.published_streams()
+            .iter()
+            .all(|g| !g.starts_with("live/room1"))
+    })
+    .await;
     h.stop().await;
     until(&mut hev, "host stopped", |e| {
         matches!(e, HostEvent::Stopped)
@@ -537,5 +547,141 @@ async fn host_failures_and_bad_forms_are_told_in_words() {
     assert!(err.contains("not a mixer region"), "{err}");
     assert!(h.promote("a/b").is_err());
     h.stop().await;
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn host_controls_order_and_presenter_fallback() {
+    init_tracing();
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let (h, mut ev) = host(&s).await;
+    for n in ["x", "y", "z"] {
+        h.promote(n).unwrap();
+    }
+    until(&mut ev, "three in the conference", |e| {
+        matches!(e, HostEvent::Conference { streams, presenter }
+            if streams.len() == 3 && presenter.as_deref() == Some("x"))
+    })
+    .await;
+    h.order("z", 0).unwrap();
+    until(&mut ev, "z first", |e| {
+        matches!(e, HostEvent::Conference { streams, presenter }
+            if streams == &["z", "x", "y"] && presenter.as_deref() == Some("x"))
+    })
+    .await;
+    h.demote("x").unwrap();
+    until(&mut ev, "the presenter falls back to the first", |e| {
+        matches!(e, HostEvent::Conference { streams, presenter }
+            if streams == &["z", "y"] && presenter.as_deref() == Some("z"))
+    })
+    .await;
+    h.presenter("nobody").unwrap();
+    let e = until(&mut ev, "a refusal", |e| {
+        matches!(e, HostEvent::Error { .. })
+    })
+    .await;
+    assert!(format!("{e:?}").contains("nobody"), "{e:?}");
+    assert_eq!(h.snapshot().presenter.as_deref(), Some("z"));
+    h.stop().await;
+    s.shutdown().await;
+}
+
+/// A TCP forwarder in front of the server whose connections the test can cut (and whose
+/// port refuses while cut): a network drop, independent of how the server shuts down.
+struct Cable {
+    port: u16,
+    target: std::net::SocketAddr,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Cable {
+    async fn new(target: std::net::SocketAddr) -> Cable {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let c = Cable {
+            port: l.local_addr().unwrap().port(),
+            target,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        c.serve(l);
+        c
+    }
+
+    fn serve(&self, l: tokio::net::TcpListener) {
+        let (target, tasks) = (self.target, self.tasks.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut a, _)) = l.accept().await {
+                let t = tokio::spawn(async move {
+                    if let Ok(mut b) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                    }
+                });
+                tasks.lock().unwrap().push(t);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    fn cut(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    async fn mend(&self) {
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.serve(l);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_reconnects_after_a_network_drop() {
+    init_tracing();
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let cable = Cable::new(s.addr()).await;
+    let mut cfg = HostConfig::new(format!("ws://127.0.0.1:{}", cable.port), "live/room1");
+    cfg.access_token = Secret::new("local");
+    let (h, mut ev) = Host::connect(cfg).await.unwrap();
+    until(&mut ev, "connected", |e| matches!(e, HostEvent::Connected)).await;
+    h.promote("early").unwrap();
+    until(
+        &mut ev,
+        "early admitted",
+        |e| matches!(e, HostEvent::Conference { streams, .. } if streams == &["early"]),
+    )
+    .await;
+    cable.cut();
+    until(&mut ev, "disconnected", |e| {
+        matches!(e, HostEvent::Disconnected { .. })
+    })
+    .await;
+    let r = until(&mut ev, "reconnecting", |e| {
+        matches!(e, HostEvent::Reconnecting { .. })
+    })
+    .await;
+    if let HostEvent::Reconnecting {
+        attempt, of, delay, ..
+    } = r
+    {
+        assert_eq!((attempt, of, delay), (1, 10, Duration::from_millis(300)));
+    }
+    assert!(!h.snapshot().connected);
+    // A control given while away is sent once back.
+    h.promote("late").unwrap();
+    cable.mend().await;
+    until(&mut ev, "connected again", |e| {
+        matches!(e, HostEvent::Connected)
+    })
+    .await;
+    until(
+        &mut ev,
+        "the queued control applied",
+        |e| matches!(e, HostEvent::Conference { streams, .. } if streams == &["early", "late"]),
+    )
+    .await;
+    assert!(h.snapshot().connected);
+    h.stop().await;
+    cable.cut();
     s.shutdown().await;
 }
