@@ -51,6 +51,27 @@ impl HostConfig {
     }
 }
 
+impl HostConfig {
+    /// From a saved server profile: the Stream Manager origin and, for SM1, its access token.
+    /// The built-in server without auth takes any digest, so it gets a placeholder; a built-in
+    /// server started with auth needs its `sm1_access_token()` here instead.
+    pub fn from_profile(
+        p: &red5_config::profile::ServerProfile,
+        backend_url: impl Into<String>,
+        room: impl Into<String>,
+    ) -> Self {
+        use red5_config::profile::ProfileKind;
+        let mut c = HostConfig::new(backend_url, room);
+        c.stream_manager = p.base_url();
+        match &p.kind {
+            ProfileKind::Sm1 { access_token } => c.access_token = access_token.clone(),
+            ProfileKind::BuiltIn => c.access_token = Secret::new("red5-desk"),
+            ProfileKind::Sm2 { .. } | ProfileKind::Standalone => {}
+        }
+        c
+    }
+}
+
 /// `ws://h:p/x` → `http://h:p`; `h:p` → `http://h:p` (the built-in server serves both).
 fn http_origin(u: &str) -> String {
     let (scheme, rest) = match u.split_once("://") {
@@ -955,6 +976,20 @@ mod tests {
             v,
             json!({"type": "failed", "error": "the settings are not usable: bad"})
         );
+    }
+
+    #[test]
+    fn profiles_give_the_stream_manager_and_token() {
+        use red5_config::profile::{ProfileKind, ServerProfile};
+        let mut p = ServerProfile::built_in();
+        let c = HostConfig::from_profile(&p, "ws://127.0.0.1:5080", "live/room1");
+        assert_eq!(c.stream_manager, "http://127.0.0.1:5080");
+        assert!(!c.access_token.expose().is_empty());
+        p.kind = ProfileKind::Sm1 {
+            access_token: Secret::new("t1"),
+        };
+        let c = HostConfig::from_profile(&p, "ws://127.0.0.1:8001", "live/room1");
+        assert_eq!(c.access_token.expose(), "t1");
     }
 
     #[test]

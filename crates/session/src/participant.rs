@@ -71,6 +71,17 @@ impl JoinRoute {
             Transport::WhipNode | Transport::WsStandalone => JoinRoute::Standalone,
         }
     }
+
+    /// The route for a saved server profile (SM1 → `Sm1`, standalone → `Standalone`, SM2 and
+    /// the built-in server → `Sm2`).
+    pub fn for_profile(p: &red5_config::profile::ServerProfile) -> Self {
+        use red5_config::profile::ProfileKind;
+        match p.kind {
+            ProfileKind::Sm1 { .. } => JoinRoute::Sm1,
+            ProfileKind::Standalone => JoinRoute::Standalone,
+            ProfileKind::BuiltIn | ProfileKind::Sm2 { .. } => JoinRoute::Sm2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,6 +139,28 @@ impl ParticipantConfig {
             start_timeout: Duration::from_secs(20),
             frame_queue: 8,
         }
+    }
+}
+
+impl ParticipantConfig {
+    /// From a saved server profile: its endpoint (transport, auth), ICE servers, join route and
+    /// SM1 access token.
+    pub fn from_profile(
+        p: &red5_config::profile::ServerProfile,
+        backend_url: impl Into<String>,
+        room: impl Into<String>,
+        name: impl Into<String>,
+        video_source: Option<&str>,
+        audio_source: Option<&str>,
+    ) -> Self {
+        let (ep, ice) = Endpoint::from_profile(p);
+        let mut c = ParticipantConfig::new(ep, backend_url, room, name, video_source, audio_source);
+        c.ice_servers = ice;
+        c.join_route = JoinRoute::for_profile(p);
+        if let red5_config::profile::ProfileKind::Sm1 { access_token } = &p.kind {
+            c.access_token = access_token.clone();
+        }
+        c
     }
 }
 
@@ -432,7 +465,7 @@ enum JoinMsg {
     FirstFrame { width: u32, height: u32 },
     Ice(String),
     Warning(String),
-    Tick,
+    Stats(StatsSnapshot),
     Ended(Option<Error>),
 }
 
@@ -683,7 +716,9 @@ impl Engine {
             JoinMsg::Warning(message) => {
                 let _ = self.ev.send(ParticipantEvent::Warning { message });
             }
-            JoinMsg::Tick => {}
+            JoinMsg::Stats(stats) => {
+                let _ = self.ev.send(ParticipantEvent::Stats { stats });
+            }
             JoinMsg::Ended(err) => {
                 let was_live = self.join.as_ref().is_some_and(|j| j.live);
                 self.join = None;
@@ -754,8 +789,11 @@ async fn run_join(
             }
             _ = tick.tick() => {
                 let report = link.pc.get_stats(Instant::now(), StatsSelector::None).await;
-                ctx.shared.stats.record(&mut meter, &ctx.shared.counters, &report, link.started);
-                let _ = tx.send(JoinMsg::Tick);
+                let snap =
+                    ctx.shared.stats.record(&mut meter, &ctx.shared.counters, &report, link.started);
+                if link.started {
+                    let _ = tx.send(JoinMsg::Stats(snap));
+                }
             }
             raw = link.recv() => match link.handle(raw).await {
                 None => {}
@@ -887,24 +925,24 @@ async fn join_connect(ctx: &JoinCtx) -> Result<(Link, Option<String>)> {
         };
         // m-line order as Chrome lists the SDK's tracks: our audio, 3 mix-minus audio, our
         // video, the composite video.
+        // Our own sections are always sending ones, even without a camera or microphone (then
+        // nothing is written to them): the server takes the first audio and video sections as
+        // the participant's media and answers the others with the conference.
         let mut sinks = Vec::new();
+        let ssrc = rand::random::<u32>() | 1;
+        let t = new_track(RtpCodecKind::Audio, opus_codec(), ssrc)?;
+        let s = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
         if cfg.audio.is_some() {
-            let ssrc = rand::random::<u32>() | 1;
-            let t = new_track(RtpCodecKind::Audio, opus_codec(), ssrc)?;
-            let s = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
             sinks.push((false, t, ssrc, s));
-        } else {
-            pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly())
-                .await?;
         }
         for _ in 0..MIX_MINUS_TRACKS {
             pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly())
                 .await?;
         }
+        let ssrc = rand::random::<u32>() | 1;
+        let t = new_track(RtpCodecKind::Video, video_codec(VideoCodec::H264), ssrc)?;
+        let s = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
         if ctx.publisher.has_video() {
-            let ssrc = rand::random::<u32>() | 1;
-            let t = new_track(RtpCodecKind::Video, video_codec(VideoCodec::H264), ssrc)?;
-            let s = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
             sinks.push((true, t, ssrc, s));
         }
         pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly())
@@ -1245,6 +1283,37 @@ mod tests {
             JoinRoute::for_transport(Transport::WsStandalone),
             JoinRoute::Standalone
         );
+    }
+
+    #[test]
+    fn profiles_give_route_endpoint_and_token() {
+        use red5_config::profile::{ProfileKind, ServerProfile};
+        let mut p = ServerProfile::built_in();
+        let c = ParticipantConfig::from_profile(
+            &p,
+            "ws://127.0.0.1:5080",
+            "live/r",
+            "a",
+            None,
+            Some("synthetic:tone"),
+        );
+        assert_eq!(
+            (c.join_route, c.endpoint.transport),
+            (JoinRoute::Sm2, Transport::WhipSm2)
+        );
+        p.kind = ProfileKind::Sm1 {
+            access_token: Secret::new("t1"),
+        };
+        let c = ParticipantConfig::from_profile(&p, "b:8001", "live/r", "a", None, None);
+        // SM1 with WHIP/WHEP still joins through the SM1 conference flow.
+        assert_eq!(
+            (c.join_route, c.endpoint.transport),
+            (JoinRoute::Sm1, Transport::WhipNode)
+        );
+        assert_eq!(c.access_token.expose(), "t1");
+        p.kind = ProfileKind::Standalone;
+        let c = ParticipantConfig::from_profile(&p, "b:8001", "live/r", "a", None, None);
+        assert_eq!(c.join_route, JoinRoute::Standalone);
     }
 
     #[test]

@@ -89,22 +89,35 @@ impl P {
         colour: &str,
         freq: f32,
     ) -> P {
+        P::start_with(s, transport, route, name, Some(colour), freq).await
+    }
+
+    /// `colour: None` = no camera (audio only).
+    async fn start_with(
+        s: &ServerHandle,
+        transport: Transport,
+        route: JoinRoute,
+        name: &'static str,
+        colour: Option<&str>,
+        freq: f32,
+    ) -> P {
+        let video = colour.map(|c| format!("synthetic:pattern:{c}"));
         let mut cfg = ParticipantConfig::new(
             Endpoint::new(s.base_url(), transport, "live"),
             s.backend_ws_url(),
             "live/room1",
             name,
-            Some(&format!("synthetic:pattern:{colour}")),
+            video.as_deref(),
             Some(&format!("synthetic:tone:{freq}")),
         );
         cfg.join_route = route;
         cfg.audio_output = AudioOutput::Silent;
-        cfg.video = Some(PublishVideo {
+        cfg.video = cfg.video.map(|v| PublishVideo {
             width: SRC_W,
             height: SRC_H,
             fps: 15,
             bitrate_bps: 300_000,
-            ..cfg.video.unwrap()
+            ..v
         });
         let (engine, mut rx) = Participant::start(cfg).await.unwrap();
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -437,6 +450,61 @@ async fn host_admits_three_participants_who_hear_mix_minus_and_see_the_presenter
         matches!(e, HostEvent::Stopped)
     })
     .await;
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admitted_before_the_composition_they_join_once_it_runs() {
+    init_tracing();
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let (h, mut hev) = host(&s).await;
+    // dave has no camera; he still gets the composite and his voice reaches frank.
+    let dave = P::start_with(&s, Transport::WsSm1, JoinRoute::Sm1, "dave", None, 330.0).await;
+    let frank = P::start(
+        &s,
+        Transport::WhipSm2,
+        JoinRoute::Sm2,
+        "frank",
+        "orange",
+        550.0,
+    )
+    .await;
+    until(
+        &mut hev,
+        "both waiting",
+        |e| matches!(e, HostEvent::WaitingRoom { streams } if streams.len() == 2),
+    )
+    .await;
+    h.promote("frank").unwrap(); // the first admitted presents
+    h.promote("dave").unwrap();
+    // No composition yet: the SM1 join API refuses; dave keeps trying while listed.
+    eventually("dave retries the join", || {
+        dave.saw(|e| matches!(e, ParticipantEvent::Reconnecting { .. }))
+    })
+    .await;
+    assert_ne!(dave.engine.state(), ParticipantState::InConference);
+    composing(&h, &mut hev).await;
+    for p in [&dave, &frank] {
+        eventually(&format!("{} in the conference", p.name), || {
+            p.engine.state() == ParticipantState::InConference
+        })
+        .await;
+    }
+    eventually("dave hears frank", || dave.tone(550.0) > 0.002).await;
+    eventually("frank hears dave", || frank.tone(330.0) > 0.002).await;
+    assert!(dave.tone(330.0) * 30.0 < dave.tone(550.0));
+    eventually("dave sees frank presenting", || {
+        dave.main_colour("frank", &["frank", "dave"]) == Some(PatternColor::Orange)
+    })
+    .await;
+    eventually("stats of the conference connection", || {
+        dave.saw(|e| matches!(e, ParticipantEvent::Stats { stats } if stats.bitrate_in_kbps > 0.0))
+    })
+    .await;
+    for p in [&dave, &frank] {
+        p.engine.leave().await;
+    }
+    h.stop().await;
     s.shutdown().await;
 }
 
