@@ -170,6 +170,52 @@ pub fn media_sections(sdp: &str) -> Vec<(String, String)> {
     out
 }
 
+/// Removes from every `m=` line the payload types that have no `a=rtpmap` in their section.
+/// SDK 11's conference participant deletes the rtpmap/fmtp lines of codecs it does not want but
+/// leaves their numbers on the `m=` line (FINDINGS.md), which webrtc-rs refuses ("payload type
+/// not found"). Sections that would be left with no payload keep their line as it was.
+pub fn drop_unmapped_payloads(sdp: &str) -> String {
+    let lines: Vec<&str> = sdp.split("\r\n").collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let Some(m) = line.strip_prefix("m=") else {
+            out.push(line.to_owned());
+            i += 1;
+            continue;
+        };
+        let end = lines[i + 1..]
+            .iter()
+            .position(|l| l.starts_with("m="))
+            .map_or(lines.len(), |p| i + 1 + p);
+        let mapped: Vec<&str> = lines[i + 1..end]
+            .iter()
+            .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+            .filter_map(|r| r.split(' ').next())
+            .collect();
+        let parts: Vec<&str> = m.split(' ').collect();
+        let is_rtp = parts.get(2).is_some_and(|p| p.contains("RTP"));
+        if is_rtp && parts.len() > 3 {
+            let kept: Vec<&str> = parts[3..]
+                .iter()
+                .copied()
+                .filter(|pt| mapped.contains(pt))
+                .collect();
+            if kept.is_empty() {
+                out.push(line.to_owned());
+            } else {
+                out.push(format!("m={} {}", parts[..3].join(" "), kept.join(" ")));
+            }
+        } else {
+            out.push(line.to_owned());
+        }
+        out.extend(lines[i + 1..end].iter().map(|l| (*l).to_owned()));
+        i = end;
+    }
+    out.join("\r\n")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
@@ -236,5 +282,17 @@ m=video 9 UDP/TLS/RTP/SAVPF 102 96\r\na=mid:1\r\na=rtpmap:102 H264/90000\r\na=fm
             ]
             .map(|(a, b)| (a.to_owned(), b.to_owned()))
         );
+    }
+
+    #[test]
+    fn unmapped_payloads_leave_the_m_line() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        let out = drop_unmapped_payloads(sdp);
+        assert!(
+            out.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111 63\r\n"),
+            "{out}"
+        );
+        assert!(out.contains("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"));
+        assert!(out.ends_with("a=mid:2\r\n"));
     }
 }

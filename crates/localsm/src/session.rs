@@ -331,6 +331,7 @@ impl Session {
     /// audio. Returns the answer SDP.
     async fn accept_join(&mut self, group: &str, name: &str, offer: &str) -> Result<String> {
         sdp::validate(offer).map_err(LocalSmError::InvalidSdp)?;
+        let offer = &sdp::drop_unmapped_payloads(offer);
         let guid = self.guid(name);
         if self.shared.registry.is_published(&guid) {
             return Err(LocalSmError::AlreadyPublished(guid));
