@@ -155,6 +155,7 @@ export const pane = {
     const name = h('input', { id: 'participant-name', class: 'input', value: defaultName(), autocomplete: 'off', spellcheck: 'false' });
     const camera = h('select', { id: 'participant-camera', class: 'input' }, h('option', { value: '' }, 'Loading…'));
     const mic = h('select', { id: 'participant-mic', class: 'input' }, h('option', { value: '' }, 'Loading…'));
+    const backend = h('input', { id: 'participant-backend', class: 'input', value: '', placeholder: 'ws://127.0.0.1:5080/', autocomplete: 'off', spellcheck: 'false' });
     const joinBtn = h('button', { id: 'participant-join-btn', class: 'btn btn-primary', type: 'submit' }, 'Join');
     const leaveBtn = h('button', { id: 'participant-leave-btn', class: 'btn btn-danger', type: 'button', disabled: true }, 'Leave');
     const message = h('p', { id: 'participant-message', class: 'form-message', role: 'status', 'aria-live': 'polite' });
@@ -165,6 +166,7 @@ export const pane = {
       field('participant-name', 'Your name', name),
       field('participant-camera', 'Camera', camera),
       field('participant-mic', 'Microphone', mic),
+      field('participant-backend', 'Conference backend', backend, 'Where the host runs the room (the built-in server serves it).'),
       h('div', { class: 'actions' }, joinBtn, leaveBtn),
       message,
     );
@@ -204,7 +206,7 @@ export const pane = {
       const active = !['idle', 'left', 'failed'].includes(state);
       joinBtn.disabled = active;
       leaveBtn.disabled = !active || state === 'leaving';
-      for (const el of [room, name, camera, mic]) el.disabled = active;
+      for (const el of [room, name, camera, mic, backend]) el.disabled = active;
       const showVideo = state === 'inConference' && canvas.dataset.frames;
       canvas.hidden = !showVideo;
       live.hidden = !showVideo;
@@ -233,7 +235,13 @@ export const pane = {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       setMessage('');
-      const request = { room: room.value.trim(), name: name.value.trim(), camera: camera.value || null, mic: mic.value || null };
+      const request = {
+        room: room.value.trim(),
+        name: name.value.trim(),
+        camera: camera.value || null,
+        mic: mic.value || null,
+        backendWs: backend.value.trim() || null,
+      };
       if (!request.room) return setMessage('Enter the room to join.', 'error');
       if (!request.name) return setMessage('Enter your name; the host sees it.', 'error');
       if (sink) sink.stop();
@@ -280,6 +288,23 @@ export const pane = {
       }
       render();
     });
+
+    // Prefill the backend from the active server; follow it while the user has not typed one.
+    async function prefill() {
+      if (backend.dataset.auto === 'false') return;
+      try {
+        const d = await invoke('host_defaults');
+        backend.value = d.backendWs || '';
+        backend.dataset.auto = 'true';
+      } catch {
+        // the built-in server may still be starting; the next server event tries again
+      }
+    }
+    backend.addEventListener('input', () => (backend.dataset.auto = 'false'));
+    onBackendEvent((ev) => {
+      if (ev && (ev.type === 'builtInServer' || ev.type === 'profilesChanged')) prefill();
+    }).catch(() => {});
+    prefill();
 
     loadDevices(camera, mic);
     render();
