@@ -63,6 +63,9 @@ pub struct ServerConfig {
     pub sm2_require_host: bool,
     /// Optional directory served read-only under `/_static/` (test pages, local clients).
     pub static_root: Option<PathBuf>,
+    /// ICE servers announced to WHIP/WHEP clients as `Link: <url>; rel="ice-server"` on OPTIONS
+    /// and POST answers (empty = none; loopback needs none).
+    pub ice_servers: Vec<red5_signal::whip::IceServer>,
 }
 
 impl Default for ServerConfig {
@@ -83,6 +86,7 @@ impl Default for ServerConfig {
             subscriber_queue: 512,
             sm2_require_host: false,
             static_root: None,
+            ice_servers: Vec::new(),
         }
     }
 }

@@ -916,6 +916,7 @@ async fn whip_whep(
         let h = r.headers_mut();
         cors(h);
         h.insert("Session-Host", HeaderValue::from_static(NODE_ADDRESS));
+        ice_links(h, app.cfg());
         h.insert(
             "Access-Control-Allow-Methods",
             HeaderValue::from_static("OPTIONS, POST, PATCH, DELETE"),
@@ -1052,7 +1053,20 @@ async fn whip_whep(
     }
 }
 
-fn created(location: &str, sdp: String, etag: &str) -> Response {
+/// `Link: <url>; rel="ice-server"[; username=…; credential=…]`, one per URL (WHIP/WHEP drafts).
+fn ice_links(h: &mut HeaderMap, cfg: &ServerConfig) {
+    for s in &cfg.ice_servers {
+        let cred = s.credential.as_ref().map(|c| c.expose());
+        for url in &s.urls {
+            let link = red5_signal::whip::Link::ice_server(url, s.username.as_deref(), cred);
+            if let Ok(v) = HeaderValue::from_str(&link.to_header()) {
+                h.append(header::LINK, v);
+            }
+        }
+    }
+}
+
+fn created(location: &str, sdp: String, etag: &str, cfg: &ServerConfig) -> Response {
     let mut r = Response::new(Body::from(sdp));
     *r.status_mut() = StatusCode::CREATED;
     let h = r.headers_mut();
@@ -1068,6 +1082,7 @@ fn created(location: &str, sdp: String, etag: &str) -> Response {
         h.insert(header::ETAG, v);
     }
     h.insert("Session-Host", HeaderValue::from_static(NODE_ADDRESS));
+    ice_links(h, cfg);
     r
 }
 
@@ -1125,7 +1140,7 @@ async fn whip_post(
             s.mark_started_http();
             let etag = format!("{:08x}", rand::random::<u32>());
             spawn_http_session(app, key, s);
-            created(&location, answer, &etag)
+            created(&location, answer, &etag, app.cfg())
         }
         Err(LocalSmError::InvalidSdp(e)) => {
             whip_text(StatusCode::BAD_REQUEST, &format!("Invalid offer SDP. {e}"))
@@ -1179,7 +1194,7 @@ async fn whep_post(
         Ok(offer) => {
             s.mark_started_http();
             spawn_http_session(app, key, s);
-            created(&location, offer, &rid)
+            created(&location, offer, &rid, app.cfg())
         }
         Err(LocalSmError::NotPublished(_)) => {
             whip_text(StatusCode::CONFLICT, "Stream is not available to playback.")

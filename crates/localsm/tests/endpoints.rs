@@ -704,3 +704,40 @@ async fn shutdown_closes_open_sessions() {
         "the WebSocket is closed by the shutdown"
     );
 }
+
+#[tokio::test]
+async fn whip_whep_announce_configured_ice_servers_in_link_headers() {
+    let s = server(ServerConfig {
+        ice_servers: vec![red5_signal::whip::IceServer {
+            urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+            username: Some("user1".into()),
+            credential: Some(red5_signal::Secret::new("pw1")),
+        }],
+        ..Default::default()
+    })
+    .await;
+    for path in ["/as/v1/proxy/whip/live/s1", "/live/whep/endpoint/s1"] {
+        let r = http(&s.base_url(), "OPTIONS", path, &[], "").await;
+        assert_eq!(r.status, 204, "{path}");
+        let link = r.header("link").expect("a Link header");
+        assert_eq!(
+            link,
+            r#"<turn:127.0.0.1:3478?transport=udp>; rel="ice-server"; username="user1"; credential="pw1""#
+        );
+        // Our own client reads it back.
+        let d = red5_signal::whip::Discovery::from_headers([("Link", link)]);
+        assert_eq!(d.ice_servers.len(), 1);
+        assert_eq!(d.ice_servers[0].username.as_deref(), Some("user1"));
+    }
+    // None configured: no Link header.
+    let plain = server(ServerConfig::default()).await;
+    let r = http(
+        &plain.base_url(),
+        "OPTIONS",
+        "/as/v1/proxy/whip/live/s1",
+        &[],
+        "",
+    )
+    .await;
+    assert!(r.header("link").is_none());
+}
