@@ -48,6 +48,8 @@ enum Command {
     Subscribe(cmd::subscribe::Args),
     /// Send onMetaData (or another message) through a `publish` running on this machine.
     SendMetadata(cmd::send_metadata::Args),
+    /// Host a conference room: compositions, admit/remove/presenter/ban, status, watch.
+    Host(cmd::host::Args),
     /// List cameras, microphones and speakers.
     Devices(cmd::devices::Args),
     /// List the server profiles (the active one is marked with *).
@@ -97,6 +99,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Publish(a) => cmd::publish::run(&ctx, &a, &mut out),
         Command::Subscribe(a) => cmd::subscribe::run(&ctx, &a, &mut out),
         Command::SendMetadata(a) => cmd::send_metadata::run(&ctx, &a, &mut out),
+        Command::Host(a) => cmd::host::run(&ctx, &a, &mut out),
         Command::Devices(a) => cmd::devices::run(&ctx, &a, &mut out),
         Command::Profiles(a) => cmd::profiles::run(&ctx, &a, &mut out),
         Command::LocalServer(a) => cmd::local_server::run(&ctx, &a, &mut out),

@@ -539,3 +539,215 @@ fn errors_are_sentences_with_non_zero_exits() {
         "no password in output"
     );
 }
+
+/// Runs `host` one-shot and returns the room line it prints.
+fn host(config: &Path, url: &str, args: &[&str]) -> Value {
+    let mut all = vec!["host", "room1"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--url", url, "--access-token", "local"]);
+    let (o, err) = run(config, &all);
+    assert!(o.status.success(), "host {args:?} failed: {err}");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["room"].as_str()),
+        (Some("room"), Some("live/room1"))
+    );
+    v
+}
+
+/// The host flow on the built-in server: two CLI publishers wait in `live/room1_wr`; `host`
+/// creates the composition (until it composes), admits both, changes the presenter and order,
+/// removes and bans; the composite is watchable; `watch` takes actions from stdin; refused
+/// actions and an unreachable backend are told in words.
+#[test]
+fn host_manages_a_conference_room() {
+    let server = Server::start(ServerConfig::default());
+    let url = server.url();
+    let cfg = tempfile::tempdir().unwrap();
+    let c = cfg.path();
+
+    let start = host(c, &url, &["status"]);
+    assert_eq!(start["mixerRegions"], json!(["local"]));
+    assert_eq!(start["waiting"], json!([]));
+
+    let mut people = Vec::new();
+    for (name, colour) in [("alice", "red"), ("bob", "blue")] {
+        let mut p = Proc::spawn(
+            c,
+            &publish_args(
+                &url,
+                name,
+                &[
+                    "--app",
+                    "live/room1_wr",
+                    "--video",
+                    &format!("synthetic:{colour}"),
+                    "--no-control",
+                ],
+            ),
+        );
+        p.wait_type("started");
+        people.push(p);
+    }
+    // The waiting room lists both once the server has them (it is told on publish).
+    let mut waiting = host(c, &url, &["status"]);
+    let end = Instant::now() + DEADLINE;
+    while waiting["waiting"].as_array().unwrap().len() < 2 {
+        assert!(Instant::now() < end, "waiting room: {waiting}");
+        waiting = host(c, &url, &["status"]);
+    }
+    assert_eq!(waiting["waiting"], json!(["alice", "bob"]));
+
+    let created = host(
+        c,
+        &url,
+        &[
+            "create",
+            "--size",
+            "320x240",
+            "--fps",
+            "15",
+            "--bitrate",
+            "500",
+            "--wait-composing",
+        ],
+    );
+    let comp = &created["compositions"][0];
+    assert_eq!(comp["event"], "room1");
+    assert_eq!(comp["state"], "composing");
+    assert_eq!(comp["stream"], "live/room1/room1");
+    assert_eq!(
+        (comp["width"].as_u64(), comp["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+
+    let admitted = host(c, &url, &["admit", "alice", "bob"]);
+    assert_eq!(admitted["conference"], json!(["alice", "bob"]));
+    assert_eq!(admitted["presenter"], "alice");
+    assert_eq!(admitted["waiting"], json!([]));
+    assert_eq!(host(c, &url, &["presenter", "bob"])["presenter"], "bob");
+    assert_eq!(
+        host(c, &url, &["order", "bob", "0"])["conference"],
+        json!(["bob", "alice"])
+    );
+
+    // The composite is a stream like any other.
+    let dir = tempfile::tempdir().unwrap();
+    let composite = dir.path().join("composite.y4m");
+    let (o, err) = run(
+        c,
+        &[
+            "subscribe",
+            "room1",
+            "--url",
+            &url,
+            "--app",
+            "live/room1",
+            "--frames",
+            "5",
+            "--video-out",
+            composite.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{err}");
+    let src = red5_media::file::Y4mSource::open(&composite, false, false).unwrap();
+    assert_eq!((src.header().width, src.header().height), (320, 240));
+
+    let removed = host(c, &url, &["remove", "alice"]);
+    assert_eq!(removed["conference"], json!(["bob"]));
+    assert_eq!(removed["waiting"], json!(["alice"]));
+    let banned = host(c, &url, &["exclude", "alice"]);
+    assert_eq!(banned["excluded"], json!(["alice"]));
+    assert_eq!(banned["waiting"], json!([]));
+
+    // Refusals, in words.
+    let (o, err) = run(c, &["host", "room1", "admit", "zed", "--url", &url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("zed is not in the waiting room"), "{err}");
+    let (o, err) = run(
+        c,
+        &[
+            "host",
+            "room1",
+            "create",
+            "--url",
+            &url,
+            "--access-token",
+            "local",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("already exists"), "{err}");
+    let (o, err) = run(c, &["host", "room1", "create", "--url", &url]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err.contains("access token"), "{err}");
+
+    // watch: the state, then actions typed on stdin and their effects as lines.
+    let mut child = cli(c)
+        .args(["host", "room1", "watch", "--url", &url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut w = Proc {
+        lines: {
+            let (tx, rx) = mpsc::channel();
+            let out = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+                }
+            });
+            rx
+        },
+        child,
+        seen: Vec::new(),
+        stderr: Arc::new(Mutex::new(String::new())),
+    };
+    let room = w.wait_type("room");
+    assert_eq!(room["conference"], json!(["bob"]));
+    use std::io::Write as _;
+    writeln!(stdin, "remove bob").unwrap();
+    let conf = w.wait_type("conference");
+    assert_eq!(conf["streams"], json!([]));
+    writeln!(stdin, "admit nobody-else").unwrap();
+    let e = w.wait_type("error");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("nobody-else is not in the waiting room"),
+        "{e}"
+    );
+    writeln!(stdin, "destroy").unwrap();
+    w.wait_for("no compositions", |v| {
+        v["type"] == "compositions" && v["list"] == json!([])
+    });
+    writeln!(stdin, "quit").unwrap();
+    assert!(w.finish().success());
+
+    // A backend nobody runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (o, err) = run(
+        c,
+        &[
+            "host",
+            "room1",
+            "status",
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("could not reach the conference backend"),
+        "{err}"
+    );
+    drop(people);
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 pub mod devices;
+pub mod host;
 pub mod local_server;
 pub mod profiles;
 pub mod publish;

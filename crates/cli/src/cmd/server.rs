@@ -38,28 +38,33 @@ impl From<TransportArg> for Transport {
 #[command(next_help_heading = "Server")]
 pub struct ServerArgs {
     /// Saved server profile to use, by name or id (see `profiles`). Default: the active profile.
-    #[arg(long, short = 'p', conflicts_with = "url")]
+    #[arg(long, short = 'p', conflicts_with = "url", global = true)]
     pub profile: Option<String>,
     /// Server address instead of a profile: http(s)://host:port of the Stream Manager or node.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub url: Option<String>,
     /// Signalling to use (default: the profile's; whip-sm2 with --url).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, global = true)]
     pub transport: Option<TransportArg>,
     /// Application scope, e.g. `live` or `live/room1` (default: the profile's; `live` with --url).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub app: Option<String>,
     /// Stream Manager 2.0 node group (default: the profile's, else `default`).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub node_group: Option<String>,
     /// Round-trip authentication user name.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub username: Option<String>,
     /// Round-trip authentication password (prefer the environment variable: arguments show up in `ps`).
-    #[arg(long, env = "RED5_DESK_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "RED5_DESK_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
     pub password: Option<String>,
     /// Round-trip authentication token.
-    #[arg(long, env = "RED5_DESK_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "RED5_DESK_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
 }
 
