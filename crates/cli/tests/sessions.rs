@@ -67,14 +67,23 @@ fn cli(config: &Path) -> Command {
 struct Proc {
     child: Child,
     lines: mpsc::Receiver<Value>,
+    /// Every stdout line so far.
     seen: Vec<Value>,
+    /// Lines no wait has taken yet.
+    unread: std::collections::VecDeque<Value>,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Proc {
     fn spawn(config: &Path, args: &[&str]) -> Proc {
-        let mut child = cli(config)
-            .args(args)
+        let mut c = cli(config);
+        c.args(args);
+        Proc::start(c)
+    }
+
+    /// Starts `c` with stdout and stderr captured (stdin as the caller set it).
+    fn start(mut c: Command) -> Proc {
+        let mut child = c
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -97,18 +106,25 @@ impl Proc {
         std::thread::spawn(move || {
             let mut s = String::new();
             let _ = err.read_to_string(&mut s);
-            sink.lock().unwrap().push_str(&s);
+            if let Ok(mut e) = sink.lock() {
+                e.push_str(&s);
+            }
         });
         Proc {
             child,
             lines,
             seen: Vec::new(),
+            unread: Default::default(),
             stderr,
         }
     }
 
-    /// The next line matching `pred` (earlier ones are kept in `seen`).
+    /// The first line not taken yet that matches `pred` (lines are taken in order of arrival;
+    /// the ones skipped stay available to later waits).
     fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.unread.iter().position(&pred) {
+            return self.unread.remove(i).unwrap();
+        }
         let end = Instant::now() + DEADLINE;
         loop {
             let left = end.saturating_duration_since(Instant::now());
@@ -118,17 +134,20 @@ impl Proc {
                     if pred(&v) {
                         return v;
                     }
+                    self.unread.push_back(v);
                 }
-                Err(_) => panic!(
-                    "no {what}; lines so far:\n{}\nstderr:\n{}",
-                    self.seen
-                        .iter()
-                        .filter(|v| v["type"] != "stats")
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                    self.stderr.lock().unwrap()
-                ),
+                Err(_) => {
+                    let err = self.stderr();
+                    panic!(
+                        "no {what}; lines so far:\n{}\nstderr:\n{err}",
+                        self.seen
+                            .iter()
+                            .filter(|v| v["type"] != "stats")
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    )
+                }
             }
         }
     }
@@ -161,7 +180,7 @@ impl Proc {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     fn sigterm(&self) {
@@ -683,35 +702,20 @@ fn host_manages_a_conference_room() {
     assert!(err.contains("access token"), "{err}");
 
     // watch: the state, then actions typed on stdin and their effects as lines.
-    let mut child = cli(c)
+    let mut watch = cli(c);
+    watch
         .args(["host", "room1", "watch", "--url", &url])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut w = Proc {
-        lines: {
-            let (tx, rx) = mpsc::channel();
-            let out = child.stdout.take().unwrap();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
-                }
-            });
-            rx
-        },
-        child,
-        seen: Vec::new(),
-        stderr: Arc::new(Mutex::new(String::new())),
-    };
+        .stdin(Stdio::piped());
+    let mut w = Proc::start(watch);
+    let mut stdin = w.child.stdin.take().unwrap();
     let room = w.wait_type("room");
     assert_eq!(room["conference"], json!(["bob"]));
     use std::io::Write as _;
     writeln!(stdin, "remove bob").unwrap();
-    let conf = w.wait_type("conference");
-    assert_eq!(conf["streams"], json!([]));
+    let conf = w.wait_for("the emptied conference", |v| {
+        v["type"] == "conference" && v["streams"] == json!([])
+    });
+    assert_eq!(conf["presenter"], Value::Null);
     writeln!(stdin, "admit nobody-else").unwrap();
     let e = w.wait_type("error");
     assert!(
@@ -750,4 +754,221 @@ fn host_manages_a_conference_room() {
         "{err}"
     );
     drop(people);
+}
+
+/// A private PulseAudio daemon whose default microphone is a sine (the CLI children are
+/// pointed at it through PULSE_SERVER; nothing else on the machine is touched).
+struct Pulse {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl Pulse {
+    fn start(hz: u32) -> Pulse {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = dir.path().join("runtime");
+        std::fs::create_dir_all(&runtime).unwrap();
+        let script = dir.path().join("pa.pa");
+        std::fs::write(
+            &script,
+            format!(
+                "load-module module-native-protocol-unix auth-anonymous=1 socket={}\n\
+                 load-module module-null-sink sink_name=fakesink\n\
+                 load-module module-sine-source source_name=fakemic rate=48000 frequency={hz}\n\
+                 set-default-source fakemic\n\
+                 set-default-sink fakesink\n",
+                dir.path().join("native").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("pulseaudio")
+            .args(["-n", "-F"])
+            .arg(&script)
+            .args(["--exit-idle-time=-1", "--daemonize=no", "--use-pid-file=no"])
+            .env("HOME", dir.path())
+            .env("PULSE_RUNTIME_PATH", &runtime)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("PULSE_STATE_PATH", dir.path().join("state"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio is needed (apt-get install pulseaudio pulseaudio-utils)");
+        let mut p = Pulse { child, dir };
+        let end = Instant::now() + Duration::from_secs(20);
+        // Ready when it answers on its socket (pactl returns at once either way).
+        while !Command::new("pactl")
+            .arg("-s")
+            .arg(p.server())
+            .arg("info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(p.child.try_wait().unwrap().is_none(), "pulseaudio exited");
+            assert!(Instant::now() < end, "pulseaudio did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        p
+    }
+
+    fn server(&self) -> String {
+        format!("unix:{}", self.dir.path().join("native").display())
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The dominant frequency of a WAV file's first channel (skipping the first 200 ms).
+fn wav_frequency(path: &Path) -> f32 {
+    let mut wav = hound::WavReader::open(path).unwrap();
+    let spec = wav.spec();
+    let all: Vec<f32> = wav
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let mono = channel(&all, spec.channels, 0);
+    assert!(mono.len() > 24_000, "{} samples", mono.len());
+    dominant_frequency(&mono[9_600.min(mono.len() / 4)..], spec.sample_rate)
+}
+
+/// File and device sources: video from a Y4M file (magenta pattern written here), audio from the
+/// default microphone (a private PulseAudio sine at 523 Hz); the subscriber stops by itself
+/// after `--frames` and its files show both.
+#[test]
+fn publishes_a_y4m_file_and_the_default_microphone() {
+    let pulse = Pulse::start(523);
+    let server = Server::start(ServerConfig::default());
+    let url = server.url();
+    let cfg = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let clip = dir.path().join("clip.y4m");
+    let pattern = red5_media::synthetic::TestPattern::new(320, 240, PatternColor::Magenta);
+    let mut w = red5_media::file::Y4mWriter::create(&clip, 320, 240, 15).unwrap();
+    let mut frame = red5_media::VideoFrame::new(320, 240);
+    for n in 0..30 {
+        pattern.render_into(n, 0, &mut frame);
+        w.write(&frame).unwrap();
+    }
+    w.finish().unwrap();
+
+    let spec = format!("file:{}", clip.display());
+    let mut c = cli(cfg.path());
+    c.env("PULSE_SERVER", pulse.server()).args(publish_args(
+        &url,
+        "cli-files",
+        &["--video", &spec, "--audio", "device", "--no-control"],
+    ));
+    let mut publisher = Proc::start(c);
+    let intro = publisher.wait_type("publishing");
+    assert!(intro["video"]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("clip.y4m"));
+    publisher.wait_type("started");
+
+    let video = dir.path().join("got.y4m");
+    let audio = dir.path().join("got.wav");
+    let (o, err) = run(
+        cfg.path(),
+        &[
+            "subscribe",
+            "cli-files",
+            "--url",
+            &url,
+            "--frames",
+            "40",
+            "--video-out",
+            video.to_str().unwrap(),
+            "--audio-out",
+            audio.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{err}");
+    let summary: Value = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .unwrap();
+    assert_eq!(summary["videoFrames"], 40);
+
+    let mut src = red5_media::file::Y4mSource::open(&video, false, false).unwrap();
+    let mut magenta = 0;
+    while let Ok(f) = src.next_frame() {
+        if read_stamp(&f).is_some() {
+            assert_eq!(detect_color(&f), Some(PatternColor::Magenta));
+            magenta += 1;
+        }
+    }
+    assert!(magenta >= 30, "{magenta} stamped magenta frames of 40");
+    let f = wav_frequency(&audio);
+    assert!(
+        (f - 523.0).abs() < 15.0,
+        "the microphone's 523 Hz, got {f} Hz"
+    );
+
+    publisher.sigterm();
+    assert!(publisher.finish().success(), "{}", publisher.stderr());
+}
+
+/// The server goes away mid-publish and comes back on the same port: `publish` reconnects by
+/// itself, sends the latest metadata again, and a viewer who joins afterwards gets it.
+#[test]
+fn publish_resumes_after_a_server_restart_and_resends_metadata() {
+    let mut server = Server::start(ServerConfig::default());
+    let url = server.url();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    let mut publisher = Proc::spawn(
+        cfg.path(),
+        &publish_args(
+            &url,
+            "cli-phoenix",
+            &["--metadata", r#"{"title":"before"}"#, "--audio", "none"],
+        ),
+    );
+    publisher.wait_type("started");
+    publisher.wait_type("sent");
+    let (o, err) = run(
+        cfg.path(),
+        &["send-metadata", "cli-phoenix", r#"{"title":"latest"}"#],
+    );
+    assert!(o.status.success(), "{err}");
+    publisher.wait_for("sent via control", |v| v["via"] == "control");
+
+    let h = server.handle.take().unwrap();
+    server.rt.block_on(h.shutdown());
+    publisher.wait_type("reconnecting");
+    let again = server
+        .rt
+        .block_on(LocalServer::start(ServerConfig {
+            port,
+            ..ServerConfig::default()
+        }))
+        .unwrap();
+    server.handle = Some(again);
+    publisher.wait_type("started");
+    let resent = publisher.wait_for("metadata sent again", |v| v["via"] == "reconnect");
+    assert_eq!(resent["data"], json!({"title": "latest"}));
+
+    let mut viewer = Proc::spawn(
+        cfg.path(),
+        &["subscribe", "cli-phoenix", "--url", &url, "--metadata-only"],
+    );
+    assert_eq!(
+        viewer.wait_type("metadata")["metadata"],
+        json!({"title": "latest"})
+    );
+    viewer.sigterm();
+    assert!(viewer.finish().success(), "{}", viewer.stderr());
+    publisher.sigterm();
+    assert!(publisher.finish().success(), "{}", publisher.stderr());
 }
