@@ -395,7 +395,8 @@ fn publish_send_metadata_subscribe_record_and_sigterm() {
 }
 
 /// `--metadata-every` sends the base object plus an increasing counter; `--duration` ends the
-/// publish cleanly (exit 0) and a metadata-only viewer sees it all, then the unpublish.
+/// publish cleanly (exit 0) and a metadata-only viewer sees it all, then the unpublish. Both
+/// over the WS proxy; `--stats` lines carry real traffic.
 #[test]
 fn metadata_every_and_duration() {
     let server = Server::start(ServerConfig::default());
@@ -411,8 +412,9 @@ fn metadata_every_and_duration() {
                 "synthetic",
                 "--audio",
                 "none",
-                "--codec",
-                "vp8",
+                "--transport",
+                "ws-sm2",
+                "--stats",
                 "--metadata",
                 r#"{"title":"tick"}"#,
                 "--metadata-every",
@@ -432,6 +434,8 @@ fn metadata_every_and_duration() {
             "cli-every",
             "--url",
             &url,
+            "--transport",
+            "ws-sm2",
             "--metadata-only",
             "--exit-on-unpublish",
         ],
@@ -448,6 +452,15 @@ fn metadata_every_and_duration() {
     let st = publisher.finish();
     assert!(st.success(), "{}", publisher.stderr());
     assert!(publisher.seen.iter().any(|v| v["via"] == "timer"));
+    let stats = publisher
+        .seen
+        .iter()
+        .find(|v| v["type"] == "stats")
+        .expect("--stats prints stats lines");
+    assert!(
+        stats["stats"]["bitrateOutKbps"].as_f64().unwrap() > 0.0,
+        "{stats}"
+    );
     let st = viewer.finish();
     assert!(st.success(), "{}", viewer.stderr());
     assert!(
@@ -932,7 +945,14 @@ fn publish_resumes_after_a_server_restart_and_resends_metadata() {
         &publish_args(
             &url,
             "cli-phoenix",
-            &["--metadata", r#"{"title":"before"}"#, "--audio", "none"],
+            &[
+                "--metadata",
+                r#"{"title":"before"}"#,
+                "--audio",
+                "none",
+                "--codec",
+                "vp8",
+            ],
         ),
     );
     publisher.wait_type("started");
