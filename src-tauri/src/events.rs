@@ -38,10 +38,15 @@ pub enum BackendEvent {
         detail: Option<String>,
     },
     /// Everything the Presenter pane's publisher reports.
-    Presenter { event: red5_session::PublisherEvent },
+    Presenter {
+        event: red5_session::PublisherEvent,
+        /// For failures, reconnects and warnings: the sentence to show (no socket-level detail).
+        text: Option<String>,
+    },
     /// Everything the Viewer pane's subscriber reports.
     Viewer {
         event: red5_session::SubscriberEvent,
+        text: Option<String>,
     },
     /// The microphone level while publishing (10 per second), in dBFS.
     #[serde(rename_all = "camelCase")]

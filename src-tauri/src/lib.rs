@@ -7,6 +7,7 @@
 pub mod commands;
 pub mod conference;
 pub mod events;
+pub mod measure;
 pub mod server;
 pub mod sessions;
 pub mod state;
@@ -59,6 +60,9 @@ pub fn builder<R: tauri::Runtime>(
             sessions::viewer_stop,
             sessions::viewer_volume,
             sessions::export_stats,
+            measure::measure_config,
+            measure::measure_mark,
+            measure::measure_finish,
             // conference pane commands (src-tauri/src/conference.rs) — begin
             conference::conference_devices,
             conference::host_defaults,

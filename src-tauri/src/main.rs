@@ -47,6 +47,7 @@ fn main() -> ExitCode {
     {
         state = state.with_built_in_port(port);
     }
+    state = state.with_measure(red5_desk::measure::MeasureConfig::from_env());
     if let Some(dir) = std::env::var_os("RED5_DESK_EXPORT_DIR") {
         state = state.with_export_dir(dir.into());
     }

@@ -147,7 +147,7 @@ impl CommandError {
 
 impl From<red5_session::Error> for CommandError {
     fn from(e: red5_session::Error) -> Self {
-        CommandError::msg(capitalise(&e.to_string()))
+        CommandError::msg(friendly_reason(&e.to_string()))
     }
 }
 
@@ -165,6 +165,35 @@ pub fn capitalise(s: &str) -> String {
         }
         None => String::new(),
     }
+}
+
+/// A failure or reconnect reason in words a user understands: the engines pass on the network
+/// stack's chain ("…: error sending request for url (…): client error (Connect): tcp connect
+/// error: Connection refused (os error 111)"); people need the gist.
+pub fn friendly_reason(reason: &str) -> String {
+    let l = reason.to_ascii_lowercase();
+    let gist = if l.contains("connection refused") {
+        "the server is not answering: the connection was refused".to_owned()
+    } else if l.contains("timed out") || l.contains("timeout") && !l.contains("did not confirm") {
+        "the server did not answer in time".to_owned()
+    } else if l.contains("failed to lookup") || l.contains("dns error") {
+        "the server's name could not be found".to_owned()
+    } else if l.contains("connection reset") || l.contains("broken pipe") {
+        "the server closed the connection".to_owned()
+    } else {
+        // Keep the first clause; drop URLs and the library chain after it.
+        let first = reason
+            .split(": error sending request")
+            .next()
+            .unwrap_or(reason)
+            .trim();
+        let mut out: String = first.chars().take(160).collect();
+        if first.chars().count() > 160 {
+            out.push('…');
+        }
+        out
+    };
+    capitalise(&gist)
 }
 
 /// The endpoint for a session: the profile's, with the signalling the pane picked.
@@ -454,6 +483,7 @@ pub async fn presenter_start<R: Runtime>(
         while let Some(ev) = events.recv().await {
             let s = sessions(&app2);
             let mut detail = None;
+            let mut text = None;
             let mut changed = false;
             match &ev {
                 PublisherEvent::State { state } => {
@@ -467,17 +497,30 @@ pub async fn presenter_start<R: Runtime>(
                     ..
                 } => {
                     *lock(&s.publisher_state) = Some(SessionState::Reconnecting);
-                    detail = Some(format!("publisher: attempt {attempt} of {of} ({reason})"));
+                    let why = friendly_reason(reason);
+                    detail = Some(format!("Presenter: attempt {attempt} of {of}. {why}"));
+                    text = Some(why);
                     changed = true;
                 }
                 PublisherEvent::Failed { error } => {
                     *lock(&s.publisher_state) = Some(SessionState::Failed);
-                    detail = Some(capitalise(&error.to_string()));
+                    let why = friendly_reason(&error.to_string());
+                    detail = Some(why.clone());
+                    text = Some(why);
                     changed = true;
+                }
+                PublisherEvent::DeviceLost { message } | PublisherEvent::Warning { message } => {
+                    text = Some(capitalise(message));
                 }
                 _ => {}
             }
-            emit(&app2, BackendEvent::Presenter { event: ev.clone() });
+            emit(
+                &app2,
+                BackendEvent::Presenter {
+                    event: ev.clone(),
+                    text,
+                },
+            );
             if changed {
                 s.update_connection(&app2, detail);
             }
@@ -531,6 +574,7 @@ pub async fn presenter_stop<R: Runtime>(
             event: PublisherEvent::State {
                 state: SessionState::Stopped,
             },
+            text: None,
         },
     );
     Ok(())
@@ -693,6 +737,7 @@ pub async fn viewer_start<R: Runtime>(
         while let Some(ev) = events.recv().await {
             let s = sessions(&app2);
             let mut detail = None;
+            let mut text = None;
             let mut changed = false;
             match &ev {
                 SubscriberEvent::State { state } => {
@@ -706,17 +751,30 @@ pub async fn viewer_start<R: Runtime>(
                     ..
                 } => {
                     *lock(&s.subscriber_state) = Some(SessionState::Reconnecting);
-                    detail = Some(format!("viewer: attempt {attempt} of {of} ({reason})"));
+                    let why = friendly_reason(reason);
+                    detail = Some(format!("Viewer: attempt {attempt} of {of}. {why}"));
+                    text = Some(why);
                     changed = true;
                 }
                 SubscriberEvent::Failed { error } => {
                     *lock(&s.subscriber_state) = Some(SessionState::Failed);
-                    detail = Some(capitalise(&error.to_string()));
+                    let why = friendly_reason(&error.to_string());
+                    detail = Some(why.clone());
+                    text = Some(why);
                     changed = true;
+                }
+                SubscriberEvent::AudioOutput { message } | SubscriberEvent::Warning { message } => {
+                    text = Some(capitalise(message));
                 }
                 _ => {}
             }
-            emit(&app2, BackendEvent::Viewer { event: ev.clone() });
+            emit(
+                &app2,
+                BackendEvent::Viewer {
+                    event: ev.clone(),
+                    text,
+                },
+            );
             if changed {
                 s.update_connection(&app2, detail);
             }
@@ -768,6 +826,7 @@ pub async fn viewer_stop<R: Runtime>(
             event: SubscriberEvent::State {
                 state: SessionState::Stopped,
             },
+            text: None,
         },
     );
     Ok(())

@@ -14,6 +14,7 @@ use red5_session::{Endpoint, IceServerConfig};
 
 use crate::conference::ConferenceState;
 use crate::events::ConnectionState;
+use crate::measure::{MeasureConfig, MeasureState};
 use crate::server::BuiltInServerState;
 use crate::sessions::Sessions;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub conference: ConferenceState,
     /// Presenter and Viewer panes.
     pub sessions: Sessions,
+    /// The video-to-UI measurement mode (off unless `RED5_DESK_MEASURE_UI` is set).
+    pub measure: MeasureState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,6 +55,7 @@ impl AppState {
             export_dir: None,
             conference: ConferenceState::default(),
             sessions: Sessions::default(),
+            measure: MeasureState::default(),
         }
     }
 
@@ -89,6 +93,12 @@ impl AppState {
 
     pub fn export_dir(&self) -> Option<&PathBuf> {
         self.export_dir.as_ref()
+    }
+
+    /// Turns the measurement mode on (see `measure.rs`).
+    pub fn with_measure(mut self, cfg: Option<MeasureConfig>) -> Self {
+        self.measure = MeasureState::new(cfg);
+        self
     }
 
     pub fn built_in_port(&self) -> Option<u16> {

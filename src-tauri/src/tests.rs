@@ -365,6 +365,18 @@ fn metadata_text_and_json_modes() {
     let e = metadata_payload("[1,2]", true).unwrap_err();
     assert!(e.contains("must be an object"), "{e}");
     assert_eq!(
+        crate::sessions::friendly_reason(
+            "could not connect to http://127.0.0.1:1/as/v1/proxy/whip/live/s: error sending request \
+             for url (http://127.0.0.1:1/): client error (Connect): tcp connect error: Connection \
+             refused (os error 111)"
+        ),
+        "The server is not answering: the connection was refused."
+    );
+    assert_eq!(
+        crate::sessions::friendly_reason("the broadcaster stopped publishing"),
+        "The broadcaster stopped publishing."
+    );
+    assert_eq!(
         crate::sessions::capitalise("the stream \"x\" is not available"),
         "The stream \"x\" is not available."
     );

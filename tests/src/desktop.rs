@@ -281,6 +281,12 @@ impl Desktop {
 
     /// Checks the tools, builds the app and starts tauri-driver.
     pub fn start() -> Result<Self> {
+        Self::start_with_env(&[])
+    }
+
+    /// Like [`Desktop::start`], with extra environment variables for the app (e.g.
+    /// `RED5_DESK_BUILTIN_PORT`).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Result<Self> {
         let tauri_driver = which("tauri-driver").ok_or(HarnessError::MissingTool {
             tool: "tauri-driver",
             hint: "Install it with `cargo install tauri-driver --locked` (./scripts/test does).",
@@ -320,7 +326,8 @@ impl Desktop {
         .env("XDG_CONFIG_HOME", root.path().join("xdg-config"))
         .env_remove("WAYLAND_DISPLAY")
         .env("GDK_BACKEND", "x11")
-        .env("NO_AT_BRIDGE", "1");
+        .env("NO_AT_BRIDGE", "1")
+        .envs(env.iter().copied());
         let mut driver = Proc::spawn("tauri-driver", cmd)?;
         let client = Client::new(port);
         let deadline = Instant::now() + Duration::from_secs(30);

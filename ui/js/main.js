@@ -7,6 +7,7 @@ import { mountStatusBar } from './statusbar.js';
 import { mountBanner } from './banner.js';
 import { toast } from './toast.js';
 import { publish } from './bus.js';
+import { videoStats, resetVideoStats } from './video.js';
 import { trackInputModality } from './focus.js';
 import { pane as participant } from './panes/participant.js';
 import { pane as host } from './panes/host.js';
@@ -20,7 +21,9 @@ async function start() {
   trackInputModality();
   const store = createStore(initialState);
   // Debug aid for end-to-end tests and devtools: read-only view of the state.
-  Object.defineProperty(window, 'red5Desk', { value: Object.freeze({ state: () => store.get() }) });
+  Object.defineProperty(window, 'red5Desk', {
+    value: Object.freeze({ state: () => store.get(), videoStats, resetVideoStats }),
+  });
 
   const panesEl = $('#panes');
   for (const p of PANES) panesEl.append(p.mount(store));
@@ -46,6 +49,8 @@ async function start() {
       builtInServer: snap.builtInServer,
     });
     document.body.dataset.ready = 'true';
+    const measure = await invoke('measure_config');
+    if (measure) import('./measure.js').then((m) => m.run(measure, store));
   } catch (e) {
     store.update({ error: e.message || String(e) });
     toast(`Red5 Desk could not load its settings: ${e.message || e}`, 'error', 60000);

@@ -28,7 +28,10 @@ export function mountStatusBar(store, nav) {
     const p = activeProfile(s);
     $('#status-profile-name').textContent = p ? p.name : 'No profile';
     const kind = p && p.kindLabel !== p.name ? `${p.kindLabel} · ` : '';
-    $('#status-profile-endpoint').textContent = p ? `${kind}${p.endpoint} · ${p.transportLabel}` : '';
+    // The built-in server may run on another port than the saved one (port taken, tests).
+    const running = s.builtInServer && s.builtInServer.state === 'running';
+    const endpoint = p && p.builtIn && running ? `${s.builtInServer.baseUrl}/${p.form.app || 'live'}` : p && p.endpoint;
+    $('#status-profile-endpoint').textContent = p ? `${kind}${endpoint} · ${p.transportLabel}` : '';
     $('#status-version').textContent = s.app ? `v${s.app.version}` : '';
 
     const srv = $('#status-server');

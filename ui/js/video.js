@@ -4,6 +4,19 @@
 import { invoke } from './backend.js';
 
 const PREFIX = 8;
+const attached = new Map();
+
+/** The painting statistics of a sink's canvas (measurement mode, tests). */
+export function videoStats(sink) {
+  const v = attached.get(sink);
+  return v ? v.stats() : null;
+}
+
+/** Restarts the latency samples of a sink's canvas. */
+export function resetVideoStats(sink) {
+  const v = attached.get(sink);
+  if (v) v.reset();
+}
 const HEADER = 16;
 
 /**
@@ -51,7 +64,7 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
 
   invoke('video_attach', { sink, channel }).catch(() => {});
 
-  return {
+  const api = {
     stats: () => m.summary(),
     reset: () => m.reset(),
     clear() {
@@ -61,6 +74,8 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       m.total = 0;
     },
   };
+  attached.set(sink, api);
+  return api;
 }
 
 function newStats() {

@@ -294,7 +294,7 @@ export const pane = {
     });
 
     const bwText = { insufficient: 'Insufficient bandwidth (NetStream.Publish.InsufficientBW)', sufficient: 'Bandwidth sufficient again (NetStream.Publish.SufficientBW)', recovering: 'Bandwidth recovering (NetStream.Publish.RecoveringBW)' };
-    on('presenter', ({ event: ev }) => {
+    on('presenter', ({ event: ev, text }) => {
       const now = Date.now();
       switch (ev.type) {
         case 'state':
@@ -321,15 +321,15 @@ export const pane = {
           break;
         case 'reconnecting':
           st.state = 'reconnecting';
-          statusLog.add(now, h('span', { class: 'warn' }, `Connection lost (${ev.reason}). Reconnecting: attempt ${ev.attempt} of ${ev.of}…`));
+          statusLog.add(now, h('span', { class: 'warn' }, `Connection lost. ${text || ev.reason} Reconnecting: attempt ${ev.attempt} of ${ev.of}…`));
           break;
         case 'reconnected':
           statusLog.add(now, 'Reconnected; publishing again');
           break;
         case 'deviceLost':
         case 'warning':
-          statusLog.add(now, h('span', { class: 'warn' }, ev.message));
-          toast(ev.message, 'error', 8000);
+          statusLog.add(now, h('span', { class: 'warn' }, text || ev.message));
+          toast(text || ev.message, 'error', 8000);
           break;
         case 'stats':
           stats.update(ev.stats);
@@ -339,8 +339,8 @@ export const pane = {
           break;
         case 'failed':
           st.state = 'failed';
-          statusLog.add(now, h('span', { class: 'err' }, ev.error));
-          toast(ev.error, 'error', 12000);
+          statusLog.add(now, h('span', { class: 'err' }, text || ev.error));
+          toast(text || ev.error, 'error', 12000);
           break;
         default:
           break;

@@ -25,7 +25,7 @@ export function statsCard(role) {
   const dl = h(
     'dl',
     { class: 'stats', id: `${id}-list` },
-    ROWS.map(([key, label]) => {
+    ROWS.flatMap(([key, label]) => {
       values[key] = h('dd', { id: `${id}-${key}` }, '—');
       return [h('dt', {}, label), values[key]];
     }),

@@ -160,7 +160,7 @@ export const pane = {
       render();
     });
 
-    on('viewer', ({ event: ev }) => {
+    on('viewer', ({ event: ev, text }) => {
       const now = Date.now();
       switch (ev.type) {
         case 'state':
@@ -193,7 +193,7 @@ export const pane = {
           break;
         case 'reconnecting':
           st.state = 'reconnecting';
-          eventsLog.add(now, h('span', { class: 'warn' }, `${ev.reason}. Trying again: attempt ${ev.attempt} of ${ev.of}…`));
+          eventsLog.add(now, h('span', { class: 'warn' }, `${text || ev.reason} Trying again: attempt ${ev.attempt} of ${ev.of}…`));
           break;
         case 'reconnected':
           eventsLog.add(now, 'Reconnected');
@@ -201,7 +201,7 @@ export const pane = {
           break;
         case 'audioOutput':
         case 'warning':
-          eventsLog.add(now, h('span', { class: 'warn' }, ev.message));
+          eventsLog.add(now, h('span', { class: 'warn' }, text || ev.message));
           break;
         case 'stats':
           stats.update(ev.stats);
@@ -211,9 +211,9 @@ export const pane = {
           break;
         case 'failed':
           st.state = 'failed';
-          eventsLog.add(now, h('span', { class: 'err' }, ev.error));
-          showNotice(ev.error);
-          toast(ev.error, 'error', 12000);
+          eventsLog.add(now, h('span', { class: 'err' }, text || ev.error));
+          showNotice(text || ev.error);
+          toast(text || ev.error, 'error', 12000);
           break;
         default:
           break;

@@ -1,0 +1,38 @@
+// Measurement mode (RED5_DESK_MEASURE_UI): idle baseline, then the synthetic pattern in the
+// Presenter preview; the page's painting figures and the backend's CPU marks go to a JSON report
+// (src-tauri/src/measure.rs), then the app exits.
+import { invoke } from './backend.js';
+import { videoStats, resetVideoStats } from './video.js';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function run(cfg, store) {
+  store.update({ pane: 'presenter' });
+  await sleep(1000);
+  await invoke('measure_mark', { name: 'idle-start' });
+  await sleep(cfg.windowMs / 2);
+  await invoke('measure_mark', { name: 'idle-end' });
+  await invoke('presenter_preview', {
+    on: true,
+    options: { camera: 'synthetic:pattern:blue', width: cfg.width, height: cfg.height, fps: cfg.fps },
+  });
+  await sleep(cfg.warmupMs);
+  resetVideoStats('preview');
+  const before = videoStats('preview');
+  await invoke('measure_mark', { name: 'video-start' });
+  const t0 = performance.now();
+  await sleep(cfg.windowMs);
+  await invoke('measure_mark', { name: 'video-end' });
+  const after = videoStats('preview');
+  const secs = (performance.now() - t0) / 1000;
+  const page = {
+    ...after,
+    framesInWindow: after.framesPainted - before.framesPainted,
+    fpsPaintedMean: (after.framesPainted - before.framesPainted) / secs,
+    windowSeconds: secs,
+    devicePixelRatio: window.devicePixelRatio,
+    userAgent: navigator.userAgent,
+  };
+  await invoke('presenter_preview', { on: false });
+  await invoke('measure_finish', { page });
+}
