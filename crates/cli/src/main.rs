@@ -50,6 +50,8 @@ enum Command {
     SendMetadata(cmd::send_metadata::Args),
     /// Host a conference room: compositions, admit/remove/presenter/ban, status, watch.
     Host(cmd::host::Args),
+    /// Join a conference room: wait for the host, then get the composite and the mix-minus.
+    Participant(cmd::participant::Args),
     /// List cameras, microphones and speakers.
     Devices(cmd::devices::Args),
     /// List the server profiles (the active one is marked with *).
@@ -100,6 +102,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Subscribe(a) => cmd::subscribe::run(&ctx, &a, &mut out),
         Command::SendMetadata(a) => cmd::send_metadata::run(&ctx, &a, &mut out),
         Command::Host(a) => cmd::host::run(&ctx, &a, &mut out),
+        Command::Participant(a) => cmd::participant::run(&ctx, &a, &mut out),
         Command::Devices(a) => cmd::devices::run(&ctx, &a, &mut out),
         Command::Profiles(a) => cmd::profiles::run(&ctx, &a, &mut out),
         Command::LocalServer(a) => cmd::local_server::run(&ctx, &a, &mut out),

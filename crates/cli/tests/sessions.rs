@@ -587,10 +587,12 @@ fn host(config: &Path, url: &str, args: &[&str]) -> Value {
     v
 }
 
-/// The host flow on the built-in server: two CLI publishers wait in `live/room1_wr`; `host`
-/// creates the composition (until it composes), admits both, changes the presenter and order,
-/// removes and bans; the composite is watchable; `watch` takes actions from stdin; refused
-/// actions and an unreachable backend are told in words.
+/// The host flow on the built-in server: a CLI `participant` and a CLI publisher wait in
+/// `live/room1_wr`; `host` creates the composition (until it composes), admits both (the
+/// participant joins by itself and records the composite and a mix-minus without her own
+/// voice), changes the presenter and order, removes and bans (the participant is told and
+/// ends); the composite is watchable; `watch` takes actions from stdin; refused actions and
+/// an unreachable backend are told in words.
 #[test]
 fn host_manages_a_conference_room() {
     let server = Server::start(ServerConfig::default());
@@ -602,25 +604,58 @@ fn host_manages_a_conference_room() {
     assert_eq!(start["mixerRegions"], json!(["local"]));
     assert_eq!(start["waiting"], json!([]));
 
-    let mut people = Vec::new();
-    for (name, colour) in [("alice", "red"), ("bob", "blue")] {
-        let mut p = Proc::spawn(
-            c,
-            &publish_args(
-                &url,
-                name,
-                &[
-                    "--app",
-                    "live/room1_wr",
-                    "--video",
-                    &format!("synthetic:{colour}"),
-                    "--no-control",
-                ],
-            ),
-        );
-        p.wait_type("started");
-        people.push(p);
-    }
+    // alice joins as a participant (recording what she gets), bob just publishes into the
+    // waiting room.
+    let dir = tempfile::tempdir().unwrap();
+    let (mix_video, mix_audio) = (dir.path().join("alice.y4m"), dir.path().join("alice.wav"));
+    let mut alice = Proc::spawn(
+        c,
+        &[
+            "participant",
+            "room1",
+            "alice",
+            "--url",
+            &url,
+            "--size",
+            "320x240",
+            "--fps",
+            "15",
+            "--bitrate",
+            "300",
+            "--video",
+            "synthetic:red",
+            "--audio",
+            "tone:440",
+            "--stats",
+            "--video-out",
+            mix_video.to_str().unwrap(),
+            "--audio-out",
+            mix_audio.to_str().unwrap(),
+        ],
+    );
+    let intro = alice.wait_type("participating");
+    assert_eq!(
+        (intro["room"].as_str(), intro["joinRoute"].as_str()),
+        (Some("live/room1"), Some("sm2"))
+    );
+    alice.wait_for("waiting for the host", |v| v["state"] == "waiting-for-host");
+    let mut bob = Proc::spawn(
+        c,
+        &publish_args(
+            &url,
+            "bob",
+            &[
+                "--app",
+                "live/room1_wr",
+                "--video",
+                "synthetic:blue",
+                "--audio",
+                "tone:880",
+                "--no-control",
+            ],
+        ),
+    );
+    bob.wait_type("started");
     // The waiting room lists both once the server has them (it is told on publish).
     let mut waiting = host(c, &url, &["status"]);
     let end = Instant::now() + DEADLINE;
@@ -657,6 +692,17 @@ fn host_manages_a_conference_room() {
     assert_eq!(admitted["conference"], json!(["alice", "bob"]));
     assert_eq!(admitted["presenter"], "alice");
     assert_eq!(admitted["waiting"], json!([]));
+    // alice joins by herself and gets the composite and the mix-minus.
+    alice.wait_type("admitted");
+    alice.wait_type("joined");
+    let first = alice.wait_type("firstFrame");
+    assert_eq!(
+        (first["width"].as_u64(), first["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    alice.wait_for("30 composite frames", |v| {
+        v["type"] == "stats" && v["stats"]["videoFramesTotal"].as_u64().unwrap_or(0) >= 30
+    });
     assert_eq!(host(c, &url, &["presenter", "bob"])["presenter"], "bob");
     assert_eq!(
         host(c, &url, &["order", "bob", "0"])["conference"],
@@ -664,7 +710,6 @@ fn host_manages_a_conference_room() {
     );
 
     // The composite is a stream like any other.
-    let dir = tempfile::tempdir().unwrap();
     let composite = dir.path().join("composite.y4m");
     let (o, err) = run(
         c,
@@ -688,9 +733,50 @@ fn host_manages_a_conference_room() {
     let removed = host(c, &url, &["remove", "alice"]);
     assert_eq!(removed["conference"], json!(["bob"]));
     assert_eq!(removed["waiting"], json!(["alice"]));
+    alice.wait_type("removedByHost");
     let banned = host(c, &url, &["exclude", "alice"]);
     assert_eq!(banned["excluded"], json!(["alice"]));
     assert_eq!(banned["waiting"], json!([]));
+    alice.wait_type("excluded");
+    let st = alice.finish();
+    assert_eq!(
+        st.code(),
+        Some(1),
+        "a banned participant's session ends as a failure"
+    );
+    assert!(
+        alice.stderr().contains("the host excluded you"),
+        "{}",
+        alice.stderr()
+    );
+
+    // What alice recorded: the composite, and a mix-minus with bob's 880 Hz but not her 440 Hz.
+    let src = red5_media::file::Y4mSource::open(&mix_video, false, false).unwrap();
+    assert_eq!((src.header().width, src.header().height), (320, 240));
+    let mut wav = hound::WavReader::open(&mix_audio).unwrap();
+    let spec = wav.spec();
+    let all: Vec<f32> = wav
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    // Only the blocks with sound (she also recorded silence while waiting).
+    let loud: Vec<f32> = channel(&all, spec.channels, 0)
+        .chunks(9_600)
+        .filter(|b| b.iter().map(|x| x * x).sum::<f32>() / b.len() as f32 > 1e-4)
+        .flatten()
+        .copied()
+        .collect();
+    assert!(loud.len() >= 48_000, "{} loud samples", loud.len());
+    let f = dominant_frequency(&loud, spec.sample_rate);
+    assert!((f - 880.0).abs() < 15.0, "mix-minus dominant {f} Hz");
+    let (p880, p440) = (
+        red5_media::analysis::tone_power(&loud, spec.sample_rate, 880.0),
+        red5_media::analysis::tone_power(&loud, spec.sample_rate, 440.0),
+    );
+    assert!(
+        p440 < p880 / 20.0,
+        "her own tone is not in her mix: 440 {p440}, 880 {p880}"
+    );
 
     // Refusals, in words.
     let (o, err) = run(c, &["host", "room1", "admit", "zed", "--url", &url]);
@@ -766,7 +852,8 @@ fn host_manages_a_conference_room() {
         err.contains("could not reach the conference backend"),
         "{err}"
     );
-    drop(people);
+    bob.sigterm();
+    assert!(bob.finish().success(), "{}", bob.stderr());
 }
 
 /// A private PulseAudio daemon whose default microphone is a sine (the CLI children are

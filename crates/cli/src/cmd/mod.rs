@@ -2,6 +2,7 @@
 pub mod devices;
 pub mod host;
 pub mod local_server;
+pub mod participant;
 pub mod profiles;
 pub mod publish;
 pub mod send_metadata;

@@ -34,6 +34,39 @@ pub struct Args {
     #[command(flatten)]
     pub server: ServerArgs,
 
+    #[command(flatten)]
+    pub media: MediaArgs,
+
+    /// Metadata sent once the stream is live: a JSON object as it is, any other text as
+    /// {"metadata": "<text>"} (what the Red5 SDK's text field sends).
+    #[arg(long, value_name = "JSON|TEXT", help_heading = "Metadata")]
+    pub metadata: Option<String>,
+    /// Send onMetaData every SECS seconds: the --metadata object (if any) plus "counter" and "time".
+    #[arg(long, value_name = "SECS", help_heading = "Metadata")]
+    pub metadata_every: Option<f64>,
+    /// Control socket for `send-metadata` (default: <config dir>/run/<stream>.sock).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "no_control",
+        help_heading = "Metadata"
+    )]
+    pub control: Option<PathBuf>,
+    /// Do not open a control socket.
+    #[arg(long, help_heading = "Metadata")]
+    pub no_control: bool,
+
+    /// Stop (unpublish) after SECS seconds; default: until Ctrl+C or SIGTERM.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Also print a stats line every second.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// What to send and how: shared by `publish` and `participant`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MediaArgs {
     /// Video source: synthetic[:colour] (moving test pattern with a frame counter),
     /// file:<path.y4m>, device[:<camera id>] (see `devices`), or none.
     #[arg(long, default_value = "synthetic", help_heading = "Media")]
@@ -63,32 +96,64 @@ pub struct Args {
     /// Milliseconds between key frames (Red5 keyFramerate).
     #[arg(long, default_value_t = 3000, help_heading = "Media")]
     pub key_interval_ms: u32,
+}
 
-    /// Metadata sent once the stream is live: a JSON object as it is, any other text as
-    /// {"metadata": "<text>"} (what the Red5 SDK's text field sends).
-    #[arg(long, value_name = "JSON|TEXT", help_heading = "Metadata")]
-    pub metadata: Option<String>,
-    /// Send onMetaData every SECS seconds: the --metadata object (if any) plus "counter" and "time".
-    #[arg(long, value_name = "SECS", help_heading = "Metadata")]
-    pub metadata_every: Option<f64>,
-    /// Control socket for `send-metadata` (default: <config dir>/run/<stream>.sock).
-    #[arg(
-        long,
-        value_name = "PATH",
-        conflicts_with = "no_control",
-        help_heading = "Metadata"
-    )]
-    pub control: Option<PathBuf>,
-    /// Do not open a control socket.
-    #[arg(long, help_heading = "Metadata")]
-    pub no_control: bool,
+impl MediaArgs {
+    /// The video and audio settings (`None` = that medium is off; not both).
+    pub fn settings(&self) -> Result<(Option<PublishVideo>, Option<PublishAudio>), CliError> {
+        let (video, audio) = (video_source(&self.video)?, audio_source(&self.audio)?);
+        if video.is_none() && audio.is_none() {
+            return Err(CliError::Usage(
+                "nothing to publish: --video and --audio are both none".into(),
+            ));
+        }
+        let (width, height) = parse_size(&self.size)?;
+        if !(1..=120).contains(&self.fps) {
+            return Err(CliError::Usage(format!(
+                "--fps {} is out of range (1 to 120)",
+                self.fps
+            )));
+        }
+        let video = video.map(|source| PublishVideo {
+            source,
+            codec: match self.codec {
+                CodecArg::H264 => VideoCodec::H264,
+                CodecArg::Vp8 => VideoCodec::Vp8,
+            },
+            width,
+            height,
+            fps: self.fps,
+            bitrate_bps: self.bitrate.saturating_mul(1000).max(50_000),
+        });
+        let audio = audio.map(|source| PublishAudio {
+            source,
+            bitrate_bps: self
+                .audio_bitrate
+                .saturating_mul(1000)
+                .clamp(6_000, 510_000),
+            channels: self.channels,
+        });
+        Ok((video, audio))
+    }
+}
 
-    /// Stop (unpublish) after SECS seconds; default: until Ctrl+C or SIGTERM.
-    #[arg(long, value_name = "SECS")]
-    pub duration: Option<f64>,
-    /// Also print a stats line every second.
-    #[arg(long)]
-    pub stats: bool,
+/// The `publishing`/`participating` line's description of the media (camelCase, no secrets).
+pub fn describe_media(v: Option<&PublishVideo>, a: Option<&PublishAudio>) -> (Value, Value) {
+    (
+        json!(v.map(|v| json!({
+            "source": v.source,
+            "codec": format!("{:?}", v.codec).to_lowercase(),
+            "width": v.width,
+            "height": v.height,
+            "fps": v.fps,
+            "bitrateKbps": v.bitrate_bps / 1000,
+        }))),
+        json!(a.map(|a| json!({
+            "source": a.source,
+            "channels": a.channels,
+            "bitrateKbps": a.bitrate_bps / 1000,
+        }))),
+    )
 }
 
 /// `WIDTHxHEIGHT`.
@@ -196,41 +261,12 @@ fn default_device(
 impl Args {
     fn config(&self, ctx: &Context) -> Result<PublisherConfig, CliError> {
         let (endpoint, ice) = self.server.resolve(ctx)?;
-        let (video, audio) = (video_source(&self.video)?, audio_source(&self.audio)?);
-        if video.is_none() && audio.is_none() {
-            return Err(CliError::Usage(
-                "nothing to publish: --video and --audio are both none".into(),
-            ));
-        }
-        let (width, height) = parse_size(&self.size)?;
-        if !(1..=120).contains(&self.fps) {
-            return Err(CliError::Usage(format!(
-                "--fps {} is out of range (1 to 120)",
-                self.fps
-            )));
-        }
+        let (video, audio) = self.media.settings()?;
         let mut cfg = PublisherConfig::new(endpoint, self.stream.trim(), None, None);
         cfg.ice_servers = ice;
-        cfg.key_framerate_ms = self.key_interval_ms.max(100);
-        cfg.video = video.map(|source| PublishVideo {
-            source,
-            codec: match self.codec {
-                CodecArg::H264 => VideoCodec::H264,
-                CodecArg::Vp8 => VideoCodec::Vp8,
-            },
-            width,
-            height,
-            fps: self.fps,
-            bitrate_bps: self.bitrate.saturating_mul(1000).max(50_000),
-        });
-        cfg.audio = audio.map(|source| PublishAudio {
-            source,
-            bitrate_bps: self
-                .audio_bitrate
-                .saturating_mul(1000)
-                .clamp(6_000, 510_000),
-            channels: self.channels,
-        });
+        cfg.key_framerate_ms = self.media.key_interval_ms.max(100);
+        cfg.video = video;
+        cfg.audio = audio;
         Ok(cfg)
     }
 }
@@ -326,19 +362,9 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
         let mut intro = describe(&cfg.endpoint);
         intro["type"] = json!("publishing");
         intro["stream"] = json!(cfg.stream_name);
-        intro["video"] = json!(cfg.video.as_ref().map(|v| json!({
-            "source": v.source,
-            "codec": format!("{:?}", v.codec).to_lowercase(),
-            "width": v.width,
-            "height": v.height,
-            "fps": v.fps,
-            "bitrateKbps": v.bitrate_bps / 1000,
-        })));
-        intro["audio"] = json!(cfg.audio.as_ref().map(|a| json!({
-            "source": a.source,
-            "channels": a.channels,
-            "bitrateKbps": a.bitrate_bps / 1000,
-        })));
+        let (video, audio) = describe_media(cfg.video.as_ref(), cfg.audio.as_ref());
+        intro["video"] = video;
+        intro["audio"] = audio;
         intro["control"] = json!(control.as_ref().map(|c| c.path().display().to_string()));
         lines.emit(intro)?;
 

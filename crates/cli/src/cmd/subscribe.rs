@@ -61,13 +61,13 @@ pub struct Args {
 }
 
 /// What the writer tasks tell the main loop.
-enum Note {
+pub(crate) enum Note {
     Line(Value),
     FramesDone,
 }
 
 /// Counts (and writes) decoded frames until `limit`, the end of the stream or `stop`.
-async fn video_task(
+pub(crate) async fn video_task(
     mut rx: mpsc::Receiver<DecodedVideo>,
     path: Option<PathBuf>,
     fps: u32,
@@ -123,7 +123,7 @@ async fn video_task(
 }
 
 /// Writes the decoded audio to a WAV file until the stream ends or `stop`.
-async fn audio_task(
+pub(crate) async fn audio_task(
     mut rx: mpsc::Receiver<red5_media::AudioFrame>,
     path: PathBuf,
     mut stop: watch::Receiver<bool>,
