@@ -81,7 +81,9 @@ impl ConferenceState {
 
     fn update_host_view(&self, f: impl FnOnce(&mut HostView)) -> HostView {
         let mut v = lock(&self.host_view);
+        let seq = v.seq + 1;
         f(&mut v);
+        v.seq = seq;
         v.clone()
     }
 }
@@ -200,6 +202,9 @@ pub struct ParticipantInfo {
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostView {
+    /// Grows with every change: the pane keeps the newest view, whichever path (a command's
+    /// reply or an event) brought it.
+    pub seq: u64,
     /// `idle`, `connecting`, `connected`, `reconnecting`, `closed`, `failed`.
     pub connection: String,
     pub app: String,
@@ -254,6 +259,16 @@ pub async fn conference_devices() -> ConferenceDevices {
     let all = tauri::async_runtime::spawn_blocking(|| {
         let mut v = all_devices();
         v.extend(synthetic_devices());
+        // The conference tests' tones (issue 6: 440, 660, 880 Hz), so three people on one
+        // machine are told apart by ear and by spectrum.
+        for hz in [660, 880] {
+            v.push(red5_media::DeviceInfo {
+                id: format!("{}:{hz}", red5_media::source::TONE_ID),
+                name: format!("Test tone ({hz} Hz)"),
+                kind: red5_media::DeviceKind::Microphone,
+                is_default: false,
+            });
+        }
         v
     })
     .await
@@ -1206,7 +1221,10 @@ mod tests {
         /// Waits for a conference event matching `pred` since the last [`Harness::mark`].
         fn wait(&self, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
             let deadline = Instant::now() + Duration::from_secs(secs);
-            if let Some(ev) = self.seen.borrow()[self.from.get()..].iter().find(|e| pred(e)) {
+            if let Some(ev) = self.seen.borrow()[self.from.get()..]
+                .iter()
+                .find(|e| pred(e))
+            {
                 return ev.clone();
             }
             loop {

@@ -156,7 +156,7 @@ export const pane = {
     );
 
     // ----- state -----
-    let view = { connection: 'idle', regions: [], waiting: [], conference: [], presenter: null, excluded: [], compositions: [] };
+    let view = { seq: 0, connection: 'idle', regions: [], waiting: [], conference: [], presenter: null, excluded: [], compositions: [] };
     const tiles = new Map(); // waiting stream name → { el, sink, watchId }
     let composite = null; // { key, sink, watchId }
     let busy = false;
@@ -350,7 +350,9 @@ export const pane = {
       view = { ...view, connection: 'connecting', app: request.app, room: request.room };
       render();
       try {
-        view = await invoke('host_connect', { request });
+        // Events may have brought a newer view while the reply travelled: keep the newest.
+        const reply = await invoke('host_connect', { request });
+        if (!(view.seq > reply.seq)) view = reply;
         render();
       } catch (err) {
         view = { ...view, connection: 'failed' };
@@ -408,7 +410,7 @@ export const pane = {
     });
 
     onConferenceEvent('host', (ev) => {
-      if (ev.view) {
+      if (ev.view && !(view.seq > ev.view.seq)) {
         const wasConnected = view.connection;
         view = ev.view;
         if (view.connection === 'closed' || view.connection === 'failed') {

@@ -98,8 +98,18 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
 /** Listens to the conference events of the backend stream: fn(event) for kind === `kind`. */
 export function onConferenceEvent(kind, fn) {
   onBackendEvent((ev) => {
-    if (ev && ev.type === 'conference' && ev.kind === kind) fn(ev);
+    if (ev && ev.type === 'conference' && ev.kind === kind) {
+      recent.push(ev);
+      if (recent.length > 40) recent.shift();
+      fn(ev);
+    }
   }).catch((e) => console.warn('conference pane: no backend events', e));
+}
+
+// Debug aid for end-to-end tests and devtools (like window.red5Desk): the last conference events.
+const recent = [];
+if (!('red5DeskConference' in window)) {
+  Object.defineProperty(window, 'red5DeskConference', { value: Object.freeze({ events: () => recent.slice() }) });
 }
 
 /** A labelled input, matching the Settings form's .field markup. */
@@ -183,7 +193,6 @@ export const pane = {
         h(
           'div',
           { id: 'participant-side', class: 'side' },
-          h('section', { class: 'card', id: 'participant-join', 'aria-labelledby': 'participant-join-title' }, h('h2', { id: 'participant-join-title' }, 'Join a room'), form),
           h(
             'section',
             { class: 'card', id: 'participant-status', 'aria-labelledby': 'participant-status-title', 'aria-live': 'polite' },
@@ -192,6 +201,7 @@ export const pane = {
             detail,
             facts,
           ),
+          h('section', { class: 'card', id: 'participant-join', 'aria-labelledby': 'participant-join-title' }, h('h2', { id: 'participant-join-title' }, 'Join a room'), form),
         ),
       ),
     );
@@ -253,7 +263,8 @@ export const pane = {
       info = {};
       render();
       try {
-        info = await invoke('participant_join', { request, frames: sink.channel });
+        // Events may have arrived before the reply: what they said wins.
+        info = { ...(await invoke('participant_join', { request, frames: sink.channel })), ...info };
         render();
       } catch (err) {
         state = 'failed';
@@ -275,7 +286,7 @@ export const pane = {
     onConferenceEvent('participant', (ev) => {
       if (ev.state) state = ev.state;
       if (ev.detail !== undefined) detail.textContent = ev.detail || '';
-      if (ev.info) info = { ...info, ...ev.info };
+      if (ev.info) info = { ...info, ...definedOnly(ev.info) };
       if (ev.error) {
         setMessage(ev.error, 'error');
         if (!section.hidden) return render();
@@ -311,6 +322,10 @@ export const pane = {
     return section;
   },
 };
+
+function definedOnly(o) {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined));
+}
 
 function defaultName() {
   return `guest-${Math.floor(1000 + Math.random() * 9000)}`;
