@@ -492,7 +492,7 @@ fn publish_subscribe_metadata_video_and_export_through_commands() {
     });
 
     // Frames reached the canvas channel: our prefix, the R5F1 header, a JPEG. Nobody acks here,
-    // so flow control lets MAX_IN_FLIGHT through per ack timeout (500 ms) and drops the rest.
+    // so flow control lets MAX_IN_FLIGHT through per ack timeout (3 s) and drops the rest.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while frames.lock().unwrap().is_empty() {
         assert!(
@@ -507,7 +507,7 @@ fn publish_subscribe_metadata_video_and_export_through_commands() {
     let (fmt, w, hh) = red5_media::ui::parse_header(&f[8..]).unwrap();
     assert_eq!((fmt, w, hh), (red5_media::ui::UiFormat::Jpeg, 320, 180));
     assert_eq!(&f[24..26], &[0xFF, 0xD8], "JPEG start of image");
-    // Without acks most frames are dropped (30 fps in, 2 per 500 ms out).
+    // Without acks most frames are dropped (30 fps in, 2 per ack timeout out).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let c = state.sessions.video.counters(crate::video::Sink::Viewer);

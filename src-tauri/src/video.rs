@@ -23,7 +23,7 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 /// Frames sent but not yet painted, per canvas.
 pub const MAX_IN_FLIGHT: u32 = 2;
 /// An ack that never comes (page reloaded, canvas removed) must not freeze the picture forever.
-const ACK_TIMEOUT: Duration = Duration::from_millis(500);
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const JPEG_QUALITY: i32 = 80;
 
 /// Which canvas a frame is for.

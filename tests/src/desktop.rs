@@ -150,6 +150,10 @@ struct Proc {
 
 impl Proc {
     fn spawn(what: &'static str, mut cmd: Command) -> Result<Self> {
+        // Its own process group, so dropping it also ends what it started (tauri-driver's
+        // WebKitWebDriver would otherwise outlive the test).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -198,6 +202,17 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            // The group id is the child's pid (process_group(0) above).
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg("--")
+                .arg(format!("-{}", self.child.id()))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -25,6 +25,13 @@ const WAIT: Duration = Duration::from_secs(30);
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn shot(s: &Session, name: &str) {
+    // From the top of the pane, nothing focused: what a user sees on arrival.
+    s.execute(
+        "document.activeElement && document.activeElement.blur(); \
+         document.getElementById('main').scrollTop = 0; return 1;",
+        vec![],
+    )
+    .unwrap();
     let p = save_screenshot(s, TEST, name).unwrap();
     println!("screenshot: {}", p.display());
 }

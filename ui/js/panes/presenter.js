@@ -128,8 +128,8 @@ export const pane = {
 
     body.append(
       h('div', { class: 'stage-layout' },
-        h('div', { class: 'stage-col' }, stage, h('div', { class: 'under-stage' }, stats.el, statusCard)),
-        h('div', { class: 'side' }, controls, metaCard),
+        h('div', { class: 'stage-col' }, stage, h('div', { class: 'under-stage' }, metaCard, stats.el), statusCard),
+        h('div', { class: 'side' }, controls),
       ),
     );
 
