@@ -23,7 +23,8 @@ pub use error::CliError;
 #[command(
     name = "red5-desk-cli",
     version,
-    about = "Red5 Desk from the command line: publish, subscribe, send metadata, devices, server profiles and the built-in server.",
+    about = "Red5 Desk from the command line: publish, subscribe, send metadata, host or join a \
+             conference, devices, server profiles and the built-in server.",
     long_about = "Red5 Desk from the command line. Uses the same settings as the desktop app \
                   (server profiles in the app-config directory) and the same device backends."
 )]

@@ -29,6 +29,8 @@ fn help_lists_the_subcommands() {
         "publish",
         "subscribe",
         "send-metadata",
+        "host",
+        "participant",
         "local-server",
         "devices",
         "profiles",

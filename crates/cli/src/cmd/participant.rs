@@ -66,7 +66,7 @@ pub struct Args {
     pub stats: bool,
 
     /// Leave after SECS seconds; default: until Ctrl+C or SIGTERM.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = "Run")]
     pub duration: Option<f64>,
 }
 

@@ -57,10 +57,10 @@ pub struct Args {
     pub no_control: bool,
 
     /// Stop (unpublish) after SECS seconds; default: until Ctrl+C or SIGTERM.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = "Run")]
     pub duration: Option<f64>,
     /// Also print a stats line every second.
-    #[arg(long)]
+    #[arg(long, help_heading = "Run")]
     pub stats: bool,
 }
 

@@ -50,13 +50,13 @@ pub struct Args {
     pub stats: bool,
 
     /// Stop after N decoded video frames (written to --video-out if given).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Run")]
     pub frames: Option<u64>,
     /// Stop after SECS seconds.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", help_heading = "Run")]
     pub duration: Option<f64>,
     /// Exit when the broadcaster unpublishes (default: wait for the stream to come back).
-    #[arg(long)]
+    #[arg(long, help_heading = "Run")]
     pub exit_on_unpublish: bool,
 }
 
