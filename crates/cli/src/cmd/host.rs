@@ -301,6 +301,7 @@ fn snapshot_line(s: &HostSnapshot, room: &str) -> Result<serde_json::Value, CliE
 /// right away (mixerRegions first), so a short quiet spell means they are all in.
 const SETTLE_QUIET: Duration = Duration::from_millis(300);
 const SETTLE_MAX: Duration = Duration::from_secs(3);
+const CHECK_GRACE: Duration = Duration::from_millis(1500);
 
 pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode, CliError> {
     let cfg = args.config(ctx)?;
@@ -363,11 +364,18 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
             return Ok(code);
         }
 
-        let snap = host.snapshot();
-        if let Err(why) = check(&args.action, &snap, &room_name) {
-            eprintln!("red5-desk-cli: {context}: {why}");
-            host.stop().await;
-            return Ok(ExitCode::FAILURE);
+        // A refusal is only final after a grace spell: on a loaded machine a list can come
+        // in after the quiet spell, and each event is a reason to look again.
+        let grace_end = tokio::time::Instant::now() + CHECK_GRACE;
+        while let Err(why) = check(&args.action, &host.snapshot(), &room_name) {
+            match tokio::time::timeout_at(grace_end, events.recv()).await {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    eprintln!("red5-desk-cli: {context}: {why}");
+                    host.stop().await;
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
         if let Err(e) = act(&host, &args.action) {
             host.stop().await;
