@@ -10,16 +10,17 @@ pub struct Stop {
 }
 
 impl Stop {
+    #[cfg(unix)]
     pub fn install() -> Stop {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{signal, SignalKind};
-            Stop {
-                term: signal(SignalKind::terminate()).ok(),
-                int: signal(SignalKind::interrupt()).ok(),
-            }
+        use tokio::signal::unix::{signal, SignalKind};
+        Stop {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
-        #[cfg(not(unix))]
+    }
+
+    #[cfg(not(unix))]
+    pub fn install() -> Stop {
         Stop {}
     }
 

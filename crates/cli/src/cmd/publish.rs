@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long, help_heading = "Metadata")]
     pub no_control: bool,
 
-    /// Stop (unpublish) after SECS seconds; default: until Ctrl+C or SIGTERM.
+    /// Unpublish SECS seconds after the stream went live; default: until Ctrl+C or SIGTERM.
     #[arg(long, value_name = "SECS", help_heading = "Run")]
     pub duration: Option<f64>,
     /// Also print a stats line every second.
@@ -373,13 +373,8 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
         let publisher = Arc::new(publisher);
         let (send_tx, mut sent_rx) = spawn_sender(publisher.clone());
 
-        let deadline = async {
-            match duration {
-                Some(d) => tokio::time::sleep(d).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::pin!(deadline);
+        // `--duration` counts from the moment the stream is live.
+        let mut deadline: Option<tokio::time::Instant> = None;
         let mut ticker = every.map(|d| {
             let mut t = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -413,6 +408,7 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
                             live = true;
                             if !started_once {
                                 started_once = true;
+                                deadline = duration.map(|d| tokio::time::Instant::now() + d);
                                 if let Some(m) = &initial {
                                     queue("onMetaData", m.clone(), Origin::Start, None);
                                 }
@@ -467,12 +463,20 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
                     queue("onMetaData", periodic_metadata(initial.as_ref(), counter), Origin::Timer, None);
                 }
                 _ = stop.wait() => break stop_cleanly(&publisher, &mut events, &mut lines).await?,
-                _ = &mut deadline => break stop_cleanly(&publisher, &mut events, &mut lines).await?,
+                _ = until(deadline) => break stop_cleanly(&publisher, &mut events, &mut lines).await?,
             }
         };
         drop(control);
         Ok(code)
     })
+}
+
+/// Resolves at `at`; never without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next periodic-metadata tick; never without `--metadata-every`.
