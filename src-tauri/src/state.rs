@@ -110,12 +110,22 @@ impl AppState {
         lock(&self.built_in).as_ref().map(f)
     }
 
+    /// Keeps a running server as the built-in one (and marks it running).
     pub(crate) fn put_built_in_server(&self, h: ServerHandle) {
+        self.set_built_in_state(BuiltInServerState::Running {
+            base_url: h.base_url(),
+            note: None,
+            shared: false,
+        });
         *lock(&self.built_in) = Some(h);
     }
 
     pub(crate) fn take_built_in_server(&self) -> Option<ServerHandle> {
-        lock(&self.built_in).take()
+        let h = lock(&self.built_in).take();
+        if h.is_some() {
+            self.set_built_in_state(BuiltInServerState::Off);
+        }
+        h
     }
 
     pub fn built_in_state(&self) -> BuiltInServerState {
@@ -132,15 +142,14 @@ impl AppState {
         let profile = self.store().active().clone();
         let (mut ep, ice) = Endpoint::from_profile(&profile);
         if profile.is_built_in() {
-            match self.with_built_in_server(|h| h.base_url()) {
-                Some(url) => ep.base_url = url,
-                None => {
-                    return Err(match self.built_in_state() {
-                        BuiltInServerState::Failed { message } => message,
-                        _ => {
-                            "The built-in server is not running yet. Try again in a moment.".into()
-                        }
-                    })
+            match self.built_in_state() {
+                // Ours or another Red5 Desk window's.
+                BuiltInServerState::Running { base_url, .. } => ep.base_url = base_url,
+                BuiltInServerState::Failed { message } => return Err(message),
+                _ => {
+                    return Err(
+                        "The built-in server is not running yet. Try again in a moment.".into(),
+                    )
                 }
             }
         }

@@ -548,3 +548,46 @@ fn publish_subscribe_metadata_video_and_export_through_commands() {
     let snap = h.call("get_snapshot", json!({})).unwrap();
     assert_eq!(snap["connection"], "idle");
 }
+
+/// A second Red5 Desk finds the first one's built-in server on the configured port and uses it,
+/// so a user can publish in one window and watch in another.
+#[test]
+fn a_second_window_shares_the_built_in_server_already_on_its_port() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let first = rt
+        .block_on(red5_localsm::LocalServer::start(
+            red5_localsm::ServerConfig::default(),
+        ))
+        .unwrap();
+    let port = first.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let state = AppState::open(dir.path().to_owned(), None).with_built_in_port(port);
+    let app = crate::builder(mock_builder(), state)
+        .build(crate::context())
+        .unwrap();
+    let state = app.state::<AppState>();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let running = loop {
+        match state.built_in_state() {
+            s @ crate::server::BuiltInServerState::Running { .. } => break s,
+            crate::server::BuiltInServerState::Failed { message } => panic!("{message}"),
+            _ => {}
+        }
+        assert!(std::time::Instant::now() < deadline, "never running");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        running,
+        crate::server::BuiltInServerState::Running {
+            base_url: first.base_url(),
+            note: Some("shared with another Red5 Desk window".into()),
+            shared: true,
+        }
+    );
+    assert!(
+        state.with_built_in_server(|_| ()).is_none(),
+        "no second server"
+    );
+    assert_eq!(state.session_target().unwrap().0.base_url, first.base_url());
+    rt.block_on(first.shutdown());
+}
