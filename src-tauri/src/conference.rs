@@ -22,8 +22,8 @@ use red5_media::ui::{UiFormat, UiFrameEncoder};
 use red5_session::subscriber::AudioOutput;
 use red5_session::{
     CompositionForm, CompositionInfo, ConferenceRoom, Host, HostConfig, HostEvent, Participant,
-    ParticipantConfig, ParticipantEvent, ParticipantState, PublisherEvent, Subscriber,
-    SubscriberConfig, SubscriberEvent,
+    ParticipantConfig, ParticipantEvent, ParticipantState, PublisherEvent, StatsSnapshot,
+    Subscriber, SubscriberConfig, SubscriberEvent,
 };
 use red5_signal::Secret;
 use serde::{Deserialize, Serialize};
@@ -42,6 +42,8 @@ pub struct ConferenceState {
     participant: Mutex<Option<ParticipantRun>>,
     host: Mutex<Option<HostRun>>,
     host_view: Mutex<HostView>,
+    /// The statistics of the last participant run, for export after it ended.
+    last_participant_stats: Mutex<Option<String>>,
     /// Tells runs apart, so the events of an ended run cannot clear its successor.
     generation: AtomicU64,
 }
@@ -147,6 +149,8 @@ pub enum ConferencePaneEvent {
         view: Option<HostView>,
         error: Option<String>,
     },
+    /// The participant's conference connection, every second while in the conference.
+    ParticipantStats { stats: StatsSnapshot },
     /// A watched stream (preview) stopped or failed; `id` is the pane's watch id.
     Watch { id: String, error: Option<String> },
 }
@@ -195,6 +199,8 @@ pub struct ParticipantInfo {
     pub room: Option<String>,
     pub waiting_room: Option<String>,
     pub composite: Option<String>,
+    /// The composite's size once the first frame arrived (`1280×720`).
+    pub video: Option<String>,
     pub audio: Option<String>,
 }
 
@@ -619,6 +625,7 @@ pub async fn participant_join<R: Runtime>(
         room: Some(room.context()),
         waiting_room: Some(format!("{}/{name}", room.waiting_context())),
         composite: Some(room.composite_guid()),
+        video: None,
         audio: Some("Everyone but you (mix-minus)".into()),
     };
     spawn_participant_events(app, generation, name.to_string(), room, events);
@@ -661,6 +668,68 @@ pub fn participant_set_volume(state: State<'_, AppState>, volume: f32) -> Result
         .map(|r| r.engine.clone())
         .ok_or_else(|| err("You are not in a room."))?;
     engine.set_volume(volume).map_err(engine_error).map_err(err)
+}
+
+/// Mutes or unmutes the participant's microphone (`audio`) or camera (`video`), in the waiting
+/// room and the conference alike.
+#[tauri::command]
+pub fn participant_mute(
+    state: State<'_, AppState>,
+    media: String,
+    muted: bool,
+) -> Result<(), CommandError> {
+    let engine = lock(&state.conference.participant)
+        .as_ref()
+        .map(|r| r.engine.clone())
+        .ok_or_else(|| err("You are not in a room."))?;
+    let r = match media.as_str() {
+        "audio" => engine.mute_audio(muted),
+        "video" => engine.mute_video(muted),
+        other => return Err(err(format!("“{other}” is neither audio nor video."))),
+    };
+    r.map_err(engine_error).map_err(err)
+}
+
+/// Writes every statistics snapshot of the conference connection (the running one, or the last
+/// one) as a JSON array and returns the file's path.
+#[tauri::command]
+pub async fn participant_export_stats<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+) -> Result<String, CommandError> {
+    use tauri::Manager;
+    let live = lock(&state.conference.participant)
+        .as_ref()
+        .map(|r| r.engine.export_stats_json());
+    let json = live
+        .or_else(|| lock(&state.conference.last_participant_stats).clone())
+        .ok_or_else(|| err("There are no statistics yet: join a room first."))?;
+    let dir = match state.export_dir() {
+        Some(d) => d.clone(),
+        None => match app.path().download_dir() {
+            Ok(d) if d.is_dir() => d,
+            _ => state.config_dir().join("exports"),
+        },
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let path = dir.join(format!("red5-desk-participant-stats-{stamp}.json"));
+    let p2 = path.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(&p2, json)
+    })
+    .await
+    .map_err(|e| err(format!("The statistics could not be saved: {e}")))?
+    .map_err(|e| {
+        err(format!(
+            "The statistics could not be saved to {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(path.display().to_string())
 }
 
 fn participant_event(state: ParticipantPaneState, detail: Option<String>) -> ConferencePaneEvent {
@@ -753,7 +822,7 @@ pub fn participant_view(
             None,
             None,
             Some(ParticipantInfo {
-                composite: Some(format!("{} ({width}×{height})", room.composite_guid())),
+                video: Some(format!("{width}×{height}")),
                 ..Default::default()
             }),
             None,
@@ -762,7 +831,10 @@ pub fn participant_view(
             None,
             None,
             Some(ParticipantInfo {
-                audio: Some(sentence(message)),
+                audio: Some(format!(
+                    "Everyone but you (mix-minus). {}",
+                    sentence(message)
+                )),
                 ..Default::default()
             }),
             None,
@@ -796,7 +868,14 @@ fn spawn_participant_events<R: Runtime>(
                     | ParticipantEvent::Failed { .. }
                     | ParticipantEvent::Excluded
             );
-            if let Some(view) = participant_view(&ev, &name, &room) {
+            if let ParticipantEvent::Stats { stats } = &ev {
+                emit(
+                    &app,
+                    &ConferencePaneEvent::ParticipantStats {
+                        stats: stats.clone(),
+                    },
+                );
+            } else if let Some(view) = participant_view(&ev, &name, &room) {
                 emit(&app, &view);
             }
             if ended {
@@ -810,6 +889,8 @@ fn spawn_participant_events<R: Runtime>(
         if slot.as_ref().is_some_and(|r| r.generation == generation) {
             if let Some(run) = slot.take() {
                 run.canvas_stop.store(true, Ordering::Relaxed);
+                *lock(&state.conference.last_participant_stats) =
+                    Some(run.engine.export_stats_json());
             }
         }
     });
@@ -1171,7 +1252,9 @@ mod tests {
 
     fn harness(dir: &std::path::Path) -> Harness {
         // Port 0: tests run in parallel and must not fight over 5080.
-        let state = AppState::open(dir.to_owned(), None).with_built_in_port(0);
+        let state = AppState::open(dir.to_owned(), None)
+            .with_built_in_port(0)
+            .with_export_dir(dir.join("exports"));
         let app = crate::builder(mock_builder(), state)
             .build(crate::context())
             .unwrap();
@@ -1373,11 +1456,27 @@ mod tests {
             e["kind"] == "participant" && e["state"] == "inConference"
         });
         h.wait("the first composite frame", 30, |e| {
-            e["kind"] == "participant"
-                && e["info"]["composite"]
-                    .as_str()
-                    .is_some_and(|c| c.starts_with("live/room1/room1 ("))
+            e["kind"] == "participant" && e["info"]["video"] == "640×360"
         });
+
+        // In the conference: statistics every second, mute, export.
+        h.wait("participant statistics", 20, |e| {
+            e["kind"] == "participantStats" && e["stats"]["bitrateInKbps"].as_f64() > Some(0.0)
+        });
+        h.call("participant_mute", json!({"media": "audio", "muted": true}))
+            .unwrap();
+        h.call(
+            "participant_mute",
+            json!({"media": "video", "muted": false}),
+        )
+        .unwrap();
+        let e = h
+            .call(
+                "participant_mute",
+                json!({"media": "screen", "muted": true}),
+            )
+            .unwrap_err();
+        assert_eq!(e["message"], "“screen” is neither audio nor video.");
 
         // Remove → back to waiting; unknown action → words.
         let e = h
@@ -1390,16 +1489,33 @@ mod tests {
             e["kind"] == "participant" && e["state"] == "waiting"
         });
 
-        // Destroy the composition; leave; disconnect.
+        // Ban: she is out, and told so in words.
+        h.call("host_control", json!({"action": "ban", "name": "alice"}))
+            .unwrap();
+        let ev = h.wait("alice excluded", 20, |e| {
+            e["kind"] == "participant" && e["state"] == "left"
+        });
+        assert_eq!(ev["error"], "The host removed you from this room.");
+        h.wait_host("alice excluded on the host", 20, |v| {
+            v["excluded"]
+                .as_array()
+                .is_some_and(|x| x.iter().any(|n| n == "alice"))
+                && v["waiting"].as_array().is_some_and(|w| w.is_empty())
+        });
+
+        // The ended run's statistics can still be exported.
+        let path = h.call("participant_export_stats", json!({})).unwrap();
+        let text = std::fs::read_to_string(path.as_str().unwrap()).unwrap();
+        let snaps: Vec<Value> = serde_json::from_str(&text).unwrap();
+        assert!(!snaps.is_empty(), "{text}");
+
+        // Destroy the composition; a second leave is harmless; disconnect.
         h.call("host_destroy_composition", json!({"event": "room1"}))
             .unwrap();
         h.wait_host("no composition", 20, |v| {
             v["compositions"].as_array().is_some_and(|c| c.is_empty())
         });
         h.call("participant_leave", json!({})).unwrap();
-        h.wait("alice left", 20, |e| {
-            e["kind"] == "participant" && e["state"] == "left"
-        });
         h.call("host_disconnect", json!({})).unwrap();
         h.wait_host("host closed", 10, |v| v["connection"] == "closed");
     }

@@ -71,6 +71,8 @@ pub fn builder<R: tauri::Runtime>(
             conference::participant_join,
             conference::participant_leave,
             conference::participant_set_volume,
+            conference::participant_mute,
+            conference::participant_export_stats,
             conference::host_connect,
             conference::host_disconnect,
             conference::host_create_composition,

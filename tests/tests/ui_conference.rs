@@ -413,6 +413,29 @@ fn host_admits_two_participants_who_see_the_composite() {
         "1280x720",
         "the composite has the composition's size"
     );
+    // Statistics every second, and M mutes the mic (V the camera) in this pane.
+    wait(
+        &h,
+        "conference statistics on desk-a's pane",
+        "document.getElementById('participant-stats')?.dataset.updated \
+         && document.getElementById('participant-stats-bitrateIn').textContent !== '—'",
+        WAIT,
+    );
+    let mute = h.find("#participant-mute-audio").unwrap();
+    mute.send_keys("m").unwrap();
+    wait(
+        &h,
+        "M muted the mic",
+        "document.getElementById('participant-mute-audio').getAttribute('aria-pressed') === 'true'",
+        WAIT,
+    );
+    mute.send_keys("m").unwrap();
+    wait(
+        &h,
+        "M unmuted the mic",
+        "document.getElementById('participant-mute-audio').getAttribute('aria-pressed') === 'false'",
+        WAIT,
+    );
     shot(&h, "06-participant-a-in-conference");
 
     // --- Admit desk-b; its pane shows the conference too -------------------------------------------

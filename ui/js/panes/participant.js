@@ -5,6 +5,7 @@ import { h, replaceChildren } from '../dom.js';
 import { invoke, onBackendEvent } from '../backend.js';
 import { toast } from '../toast.js';
 import { paneSection } from './common.js';
+import { statsCard } from './stats.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared with the Host pane (host.js imports these).
@@ -41,6 +42,7 @@ addRules('conference-common', [
   `.conf-dl { margin: 8px 0 0; display: grid; grid-template-columns: auto 1fr; gap: 3px 10px; font-size: 12px; }`,
   `.conf-dl dt { color: var(--text-muted); }`,
   `.conf-dl dd { margin: 0; font-family: ui-monospace, 'DejaVu Sans Mono', monospace; word-break: break-all; }`,
+  `.conf-mutes { margin-top: 10px; }`,
   `.conf-live { position: absolute; left: 10px; top: 10px; font-size: 11px; padding: 2px 8px; border-radius: 999px; background: rgba(227, 36, 43, 0.9); color: #fff; font-weight: 700; letter-spacing: 0.04em; }`,
 ]);
 
@@ -184,6 +186,27 @@ export const pane = {
     const stateEl = h('span', { id: 'participant-state', class: 'conf-state', 'data-state': 'idle' }, STATE_LABELS.idle);
     const detail = h('p', { id: 'participant-detail', class: 'hint' }, 'Pick a room and join; the host admits you.');
     const facts = h('dl', { id: 'participant-facts', class: 'conf-dl' });
+    const muteAudio = h('button', { id: 'participant-mute-audio', class: 'btn', type: 'button', 'aria-pressed': 'false', 'aria-keyshortcuts': 'M', disabled: true, title: 'Mute the microphone (M)' }, 'Mute mic');
+    const muteVideo = h('button', { id: 'participant-mute-video', class: 'btn', type: 'button', 'aria-pressed': 'false', 'aria-keyshortcuts': 'V', disabled: true, title: 'Turn the camera off (V)' }, 'Camera off');
+    const stats = statsCard('participant');
+    // The shared card exports the Presenter/Viewer sessions; this one exports the conference's.
+    const exportBtn = stats.el.querySelector('#participant-stats-export');
+    if (exportBtn) {
+      const mine = exportBtn.cloneNode(true);
+      mine.addEventListener('click', async () => {
+        const saved = stats.el.querySelector('#participant-stats-saved');
+        try {
+          const path = await invoke('participant_export_stats');
+          if (saved) {
+            saved.textContent = `Saved to ${path}`;
+            saved.dataset.path = path;
+          }
+        } catch (e) {
+          toast(errorText(e), 'error', 8000);
+        }
+      });
+      exportBtn.replaceWith(mine);
+    }
 
     body.append(
       h(
@@ -200,8 +223,10 @@ export const pane = {
             stateEl,
             detail,
             facts,
+            h('div', { class: 'actions conf-mutes' }, muteAudio, muteVideo),
           ),
           h('section', { class: 'card', id: 'participant-join', 'aria-labelledby': 'participant-join-title' }, h('h2', { id: 'participant-join-title' }, 'Join a room'), form),
+          stats.el,
         ),
       ),
     );
@@ -209,6 +234,31 @@ export const pane = {
     let sink = null;
     let state = 'idle';
     let info = {};
+    const muted = { audio: false, video: false };
+
+    async function toggleMute(media) {
+      const want = !muted[media];
+      try {
+        await invoke('participant_mute', { media, muted: want });
+        muted[media] = want;
+        render();
+      } catch (e) {
+        setMessage(errorText(e), 'error');
+      }
+    }
+    muteAudio.addEventListener('click', () => toggleMute('audio'));
+    muteVideo.addEventListener('click', () => toggleMute('video'));
+    // M mutes the mic, V the camera, while this pane is shown and no text field has focus.
+    document.addEventListener('keydown', (e) => {
+      if (section.hidden || e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+      const t = e.target;
+      if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' || t.isContentEditable)) return;
+      const k = e.key.toLowerCase();
+      if ((k === 'm' || k === 'v') && !muteAudio.disabled) {
+        e.preventDefault();
+        toggleMute(k === 'm' ? 'audio' : 'video');
+      }
+    });
 
     function render() {
       stateEl.dataset.state = state;
@@ -217,6 +267,17 @@ export const pane = {
       joinBtn.disabled = active;
       leaveBtn.disabled = !active || state === 'leaving';
       for (const el of [room, name, camera, mic, backend]) el.disabled = active;
+      const running = active && state !== 'leaving' && state !== 'connecting';
+      if (!active) {
+        muted.audio = false;
+        muted.video = false;
+      }
+      muteAudio.disabled = !running || !mic.value;
+      muteVideo.disabled = !running || !camera.value;
+      muteAudio.setAttribute('aria-pressed', String(muted.audio));
+      muteVideo.setAttribute('aria-pressed', String(muted.video));
+      muteAudio.textContent = muted.audio ? 'Unmute mic' : 'Mute mic';
+      muteVideo.textContent = muted.video ? 'Camera on' : 'Camera off';
       const showVideo = state === 'inConference' && canvas.dataset.frames;
       canvas.hidden = !showVideo;
       live.hidden = !showVideo;
@@ -231,7 +292,8 @@ export const pane = {
       if (info.room) rows.push(['Room', info.room]);
       if (info.waitingRoom) rows.push(['Waiting room', info.waitingRoom]);
       if (info.composite) rows.push(['Composite', info.composite]);
-      if (canvas.dataset.size && state === 'inConference') rows.push(['Video', canvas.dataset.size]);
+      const size = info.video || (canvas.dataset.size || '').replace('x', '×');
+      if (size && state === 'inConference') rows.push(['Video', size]);
       if (info.audio) rows.push(['Audio', info.audio]);
       replaceChildren(facts, rows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     }
@@ -282,6 +344,8 @@ export const pane = {
         setMessage(errorText(err), 'error');
       }
     });
+
+    onConferenceEvent('participantStats', (ev) => stats.update(ev.stats));
 
     onConferenceEvent('participant', (ev) => {
       if (ev.state) state = ev.state;
