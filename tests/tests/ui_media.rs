@@ -348,6 +348,18 @@ fn publishing_resumes_by_itself_after_the_server_restarts() {
 
     show_pane(&s, "presenter");
     choose_sources(&s, "resume-e2e", "synthetic:pattern:green");
+    // Preview before publishing; Publish takes the camera over from it.
+    s.find("#presenter-preview").unwrap().click().unwrap();
+    wait(
+        &s,
+        "the preview to paint frames before publishing",
+        "Number(document.getElementById('presenter-canvas').dataset.frames || 0) > 3",
+    );
+    let (r, g, b, _) = canvas_probe(&s, "#presenter-canvas", 0.78, 0.82, 0.14, 0.08);
+    assert!(
+        g > 120.0 && r < 110.0 && b < 110.0,
+        "the preview shows the green pattern: rgb({r:.0},{g:.0},{b:.0})"
+    );
     publish(&s);
     assert!(server
         .published_streams()
