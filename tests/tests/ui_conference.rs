@@ -10,7 +10,8 @@
 //! the waiting room with live previews; the host admits them; each Participant pane says "In
 //! conference" and paints the composite (pixels checked: the presenter's colour fills the large
 //! region); "Make presenter" moves desk-b there; "Remove" sends desk-b back to the waiting room;
-//! "Destroy" ends the composition. Screenshots go to `artifacts/ui_conference/`.
+//! "Destroy" ends the composition; "Exclude" bans desk-b, whose pane says so; desk-a leaves.
+//! Screenshots go to `artifacts/ui_conference/`.
 // The helpers below are test code too: a failed unwrap is a failed test with its message.
 #![allow(clippy::unwrap_used)]
 
@@ -520,11 +521,30 @@ fn host_admits_two_participants_who_see_the_composite() {
     );
     shot(&h, "11-host-destroyed");
 
-    // --- Leave ----------------------------------------------------------------------------------------
-    p.find("#participant-leave-btn").unwrap().click().unwrap();
+    // --- Exclude desk-b from the waiting room: its pane ends and says why ---------------------------
+    click_action(&h, "#host-waiting-list", "desk-b", "exclude");
     wait(
         &p,
-        "desk-b left",
+        "desk-b excluded",
+        "document.getElementById('participant-state').dataset.state === 'left' \
+         && document.getElementById('participant-message').textContent === 'The host removed you from this room.'",
+        WAIT,
+    );
+    wait(
+        &h,
+        "desk-b gone from the waiting room and listed as excluded",
+        "!document.querySelector(\"#host-waiting-list [data-stream='desk-b']\") \
+         && document.getElementById('host-excluded').textContent.includes('desk-b')",
+        WAIT,
+    );
+    shot(&p, "12-participant-b-excluded");
+
+    // --- desk-a leaves --------------------------------------------------------------------------------
+    open_pane(&h, "participant");
+    h.find("#participant-leave-btn").unwrap().click().unwrap();
+    wait(
+        &h,
+        "desk-a left",
         "document.getElementById('participant-state').dataset.state === 'left'",
         WAIT,
     );

@@ -13,7 +13,7 @@ addRules('conference-host', [
   `.host-main { display: flex; flex-direction: column; gap: 14px; min-width: 0; }`,
   `.host-tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 10px; }`,
   `.host-tile { background: #11151b; border: 1px solid var(--border); border-radius: var(--radius); overflow: hidden; display: flex; flex-direction: column; }`,
-  `.host-tile canvas { width: 100%; aspect-ratio: 4 / 3; display: block; background: #0a0c0f; object-fit: contain; }`,
+  `.host-tile canvas { width: 100%; aspect-ratio: 16 / 9; display: block; background: #0a0c0f; object-fit: contain; }`,
   `.host-tile-body { padding: 8px 10px; display: flex; flex-direction: column; gap: 6px; }`,
   `.host-tile-name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }`,
   `.host-tile .actions { flex-wrap: wrap; gap: 6px; }`,
@@ -299,13 +299,29 @@ export const pane = {
       );
     }
 
+    // Watch id → what to restart: a preview that fails while its stream is still listed (the
+    // publisher is reconnecting, or was listed a moment before its media flowed) tries again.
+    const watching = new Map();
+
     function startWatch(id, guid, sink, maxFps) {
+      watching.set(id, { guid, sink, maxFps, tries: 0 });
       invoke('conference_watch', { request: { id, guid, maxFps }, frames: sink.channel }).catch((e) =>
         console.warn(`host pane: no preview of ${guid}: ${errorText(e)}`),
       );
     }
 
+    onConferenceEvent('watch', (ev) => {
+      const w = watching.get(ev.id);
+      if (!w || !ev.error || w.tries >= 10) return;
+      w.tries += 1;
+      setTimeout(() => {
+        if (watching.get(ev.id) !== w) return; // stopped or replaced meanwhile
+        invoke('conference_watch', { request: { id: ev.id, guid: w.guid, maxFps: w.maxFps }, frames: w.sink.channel }).catch(() => {});
+      }, 1000);
+    });
+
     function stopWatch(w) {
+      watching.delete(w.watchId);
       w.sink.stop();
       invoke('conference_unwatch', { id: w.watchId }).catch(() => {});
     }
