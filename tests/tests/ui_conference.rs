@@ -28,6 +28,12 @@ const WAIT: Duration = Duration::from_secs(30);
 const SLOW: Duration = Duration::from_secs(60);
 
 fn shot(s: &Session, name: &str) -> std::path::PathBuf {
+    // Clicks scroll the pane to the clicked control; show each pane from its top.
+    s.execute(
+        "for (const el of document.querySelectorAll('.main, .panes, .pane, .pane-body')) el.scrollTop = 0; return true;",
+        vec![],
+    )
+    .unwrap();
     let p = save_screenshot(s, TEST, name).unwrap();
     println!("screenshot: {}", p.display());
     p

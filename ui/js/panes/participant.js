@@ -43,6 +43,7 @@ addRules('conference-common', [
   `.conf-dl dt { color: var(--text-muted); }`,
   `.conf-dl dd { margin: 0; font-family: ui-monospace, 'DejaVu Sans Mono', monospace; word-break: break-all; }`,
   `.conf-mutes { margin-top: 10px; }`,
+  `#participant-status .volume-row { margin-top: 8px; }`,
   `.conf-live { position: absolute; left: 10px; top: 10px; font-size: 11px; padding: 2px 8px; border-radius: 999px; background: rgba(227, 36, 43, 0.9); color: #fff; font-weight: 700; letter-spacing: 0.04em; }`,
 ]);
 
@@ -188,6 +189,10 @@ export const pane = {
     const facts = h('dl', { id: 'participant-facts', class: 'conf-dl' });
     const muteAudio = h('button', { id: 'participant-mute-audio', class: 'btn', type: 'button', 'aria-pressed': 'false', 'aria-keyshortcuts': 'M', disabled: true, title: 'Mute the microphone (M)' }, 'Mute mic');
     const muteVideo = h('button', { id: 'participant-mute-video', class: 'btn', type: 'button', 'aria-pressed': 'false', 'aria-keyshortcuts': 'V', disabled: true, title: 'Turn the camera off (V)' }, 'Camera off');
+    const volume = h('input', { id: 'participant-volume', type: 'range', min: 0, max: 100, value: 100, 'aria-label': 'Conference volume' });
+    volume.addEventListener('input', () => {
+      invoke('participant_set_volume', { volume: Number(volume.value) / 100 }).catch(() => {});
+    });
     const stats = statsCard('participant');
     // The shared card exports the Presenter/Viewer sessions; this one exports the conference's.
     const exportBtn = stats.el.querySelector('#participant-stats-export');
@@ -224,6 +229,7 @@ export const pane = {
             detail,
             facts,
             h('div', { class: 'actions conf-mutes' }, muteAudio, muteVideo),
+            h('div', { class: 'volume-row' }, h('label', { for: 'participant-volume', class: 'hint' }, 'Volume'), volume),
           ),
           h('section', { class: 'card', id: 'participant-join', 'aria-labelledby': 'participant-join-title' }, h('h2', { id: 'participant-join-title' }, 'Join a room'), form),
           stats.el,
@@ -327,6 +333,7 @@ export const pane = {
       try {
         // Events may have arrived before the reply: what they said wins.
         info = { ...(await invoke('participant_join', { request, frames: sink.channel })), ...info };
+        if (volume.value !== '100') invoke('participant_set_volume', { volume: Number(volume.value) / 100 }).catch(() => {});
         render();
       } catch (err) {
         state = 'failed';
