@@ -402,36 +402,39 @@ fn publish_send_metadata_subscribe_record_and_sigterm() {
 }
 
 /// `--metadata-every` sends the base object plus an increasing counter; `--duration` ends the
-/// publish cleanly (exit 0) and a metadata-only viewer sees it all, then the unpublish. Both
-/// over the WS proxy; `--stats` lines carry real traffic.
+/// publish cleanly (exit 0) and a metadata-only viewer sees it all, with lines piped into
+/// `--metadata-stdin`, then the unpublish. Both over the WS proxy; `--stats` lines carry real
+/// traffic.
 #[test]
 fn metadata_every_and_duration() {
     let server = Server::start(ServerConfig::default());
     let url = server.url();
     let cfg = tempfile::tempdir().unwrap();
-    let mut publisher = Proc::spawn(
-        cfg.path(),
-        &publish_args(
-            &url,
-            "cli-every",
-            &[
-                "--video",
-                "synthetic",
-                "--audio",
-                "none",
-                "--transport",
-                "ws-sm2",
-                "--stats",
-                "--metadata",
-                r#"{"title":"tick"}"#,
-                "--metadata-every",
-                "0.3",
-                "--duration",
-                "6",
-                "--no-control",
-            ],
-        ),
-    );
+    let mut c = cli(cfg.path());
+    c.args(publish_args(
+        &url,
+        "cli-every",
+        &[
+            "--video",
+            "synthetic",
+            "--audio",
+            "none",
+            "--transport",
+            "ws-sm2",
+            "--stats",
+            "--metadata",
+            r#"{"title":"tick"}"#,
+            "--metadata-every",
+            "0.3",
+            "--metadata-stdin",
+            "--duration",
+            "6",
+            "--no-control",
+        ],
+    ))
+    .stdin(Stdio::piped());
+    let mut publisher = Proc::start(c);
+    let mut stdin = publisher.child.stdin.take().unwrap();
     assert_eq!(publisher.wait_type("publishing")["control"], Value::Null);
     publisher.wait_type("started");
     let mut viewer = Proc::spawn(
@@ -456,9 +459,30 @@ fn metadata_every_and_duration() {
         }
     }
     assert!(counters.windows(2).all(|w| w[1] > w[0]), "{counters:?}");
+    // Lines piped into --metadata-stdin go out as they come; then stdin ends, publishing goes on.
+    {
+        use std::io::Write as _;
+        writeln!(stdin, "caption one").unwrap();
+        writeln!(stdin, r#"{{"slide":7}}"#).unwrap();
+    }
+    drop(stdin);
+    viewer.wait_for("the first stdin line", |v| {
+        v["metadata"] == json!({"metadata": "caption one"})
+    });
+    viewer.wait_for("the second stdin line", |v| {
+        v["metadata"] == json!({"slide": 7})
+    });
     let st = publisher.finish();
     assert!(st.success(), "{}", publisher.stderr());
     assert!(publisher.seen.iter().any(|v| v["via"] == "timer"));
+    assert_eq!(
+        publisher
+            .seen
+            .iter()
+            .filter(|v| v["via"] == "stdin")
+            .count(),
+        2
+    );
     let stats: Vec<&Value> = publisher
         .seen
         .iter()

@@ -12,6 +12,7 @@ use red5_media::codec::VideoCodec;
 use red5_session::publisher::{PublishAudio, PublishVideo};
 use red5_session::{Publisher, PublisherConfig, PublisherEvent};
 use serde_json::{json, Map, Value};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::server::{describe, failure_text, ServerArgs};
@@ -55,6 +56,10 @@ pub struct Args {
     /// Do not open a control socket.
     #[arg(long, help_heading = "Metadata")]
     pub no_control: bool,
+    /// Send each line read from stdin as metadata (a JSON object as it is, text wrapped), e.g.
+    /// `tail -f captions.txt | red5-desk-cli publish s --metadata-stdin`.
+    #[arg(long, help_heading = "Metadata")]
+    pub metadata_stdin: bool,
 
     /// Unpublish SECS seconds after the stream went live; default: until Ctrl+C or SIGTERM.
     #[arg(long, value_name = "SECS", help_heading = "Run")]
@@ -289,6 +294,7 @@ enum Origin {
     Resend,
     Timer,
     Control,
+    Stdin,
 }
 
 impl Origin {
@@ -298,6 +304,7 @@ impl Origin {
             Origin::Resend => "reconnect",
             Origin::Timer => "timer",
             Origin::Control => "control",
+            Origin::Stdin => "stdin",
         }
     }
 }
@@ -373,6 +380,9 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
         let publisher = Arc::new(publisher);
         let (send_tx, mut sent_rx) = spawn_sender(publisher.clone());
 
+        let mut stdin = args
+            .metadata_stdin
+            .then(|| tokio::io::BufReader::new(tokio::io::stdin()).lines());
         // `--duration` counts from the moment the stream is live.
         let mut deadline: Option<tokio::time::Instant> = None;
         let mut ticker = every.map(|d| {
@@ -450,6 +460,14 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
                         let _ = reply.send(Reply { ok, error: r.err().map(|e| e.to_string()) });
                     }
                 }
+                line = next_stdin_line(&mut stdin) => match line {
+                    Some(line) if !line.trim().is_empty() => {
+                        queue("onMetaData", metadata_value(line.trim()), Origin::Stdin, None);
+                    }
+                    Some(_) => {}
+                    // End of input: keep publishing.
+                    None => stdin = None,
+                },
                 Some(inc) = control_rx.recv() => {
                     let Incoming { request, reply } = inc;
                     if request.method.trim().is_empty() {
@@ -469,6 +487,16 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
         drop(control);
         Ok(code)
     })
+}
+
+type StdinLines = tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>;
+
+/// The next stdin line; never once stdin is done (or not read at all).
+async fn next_stdin_line(stdin: &mut Option<StdinLines>) -> Option<String> {
+    match stdin {
+        Some(l) => l.next_line().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves at `at`; never without one.
