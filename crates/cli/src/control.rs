@@ -2,8 +2,10 @@
 //! it and asks the live session to `send()` a message. Only the publisher of a Red5 stream can
 //! send metadata to it, so this is how a second terminal reaches the one that publishes.
 //!
-//! Protocol: one JSON object per line each way. Request `{"method": "onMetaData", "data": {…}}`,
-//! reply `{"ok": true}` or `{"ok": false, "error": "<sentence>"}`. The socket lives in
+//! Protocol: one JSON object per line each way. Requests: `{"method": "onMetaData", "data": {…}}`
+//! (a `send()`), or `{"command": "mute-audio" | "unmute-audio" | "mute-video" | "unmute-video" |
+//! "stop"}`, or `{"command": "bitrate", "value": <kbps>}`. Reply `{"ok": true}` or
+//! `{"ok": false, "error": "<sentence>"}`. The socket lives in
 //! `<config dir>/run/<stream>.sock` (mode 0600) unless `--control` names another path.
 
 use std::path::{Path, PathBuf};
@@ -15,9 +17,36 @@ use crate::CliError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
+    /// A `send()` method (with `data`); empty when `command` is given.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub method: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub data: Value,
+    /// A session control instead of a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+impl Request {
+    pub fn send(method: impl Into<String>, data: Value) -> Request {
+        Request {
+            method: method.into(),
+            data,
+            command: None,
+            value: None,
+        }
+    }
+
+    pub fn command(command: impl Into<String>, value: Option<Value>) -> Request {
+        Request {
+            method: String::new(),
+            data: Value::Null,
+            command: Some(command.into()),
+            value,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -258,10 +287,7 @@ mod tests {
                 })
                 .unwrap();
         });
-        let req = Request {
-            method: "onMetaData".into(),
-            data: serde_json::json!({"metadata": "x"}),
-        };
+        let req = Request::send("onMetaData", serde_json::json!({"metadata": "x"}));
         let reply = request(&path, &req).await.unwrap();
         assert!(reply.ok);
         answer.await.unwrap();

@@ -49,6 +49,8 @@ enum Command {
     Subscribe(cmd::subscribe::Args),
     /// Send onMetaData (or another message) through a `publish` running on this machine.
     SendMetadata(cmd::send_metadata::Args),
+    /// Mute, unmute, change the bitrate of or stop a `publish` running on this machine.
+    Control(cmd::control::Args),
     /// Host a conference room: compositions, admit/remove/presenter/ban, status, watch.
     Host(cmd::host::Args),
     /// Join a conference room: wait for the host, then get the composite and the mix-minus.
@@ -102,6 +104,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Publish(a) => cmd::publish::run(&ctx, &a, &mut out),
         Command::Subscribe(a) => cmd::subscribe::run(&ctx, &a, &mut out),
         Command::SendMetadata(a) => cmd::send_metadata::run(&ctx, &a, &mut out),
+        Command::Control(a) => cmd::control::run(&ctx, &a, &mut out),
         Command::Host(a) => cmd::host::run(&ctx, &a, &mut out),
         Command::Participant(a) => cmd::participant::run(&ctx, &a, &mut out),
         Command::Devices(a) => cmd::devices::run(&ctx, &a, &mut out),

@@ -29,6 +29,7 @@ fn help_lists_the_subcommands() {
         "publish",
         "subscribe",
         "send-metadata",
+        "control",
         "host",
         "participant",
         "local-server",

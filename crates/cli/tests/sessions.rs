@@ -1054,7 +1054,8 @@ fn publishes_a_y4m_file_and_the_default_microphone() {
 }
 
 /// The server goes away mid-publish and comes back on the same port: `publish` reconnects by
-/// itself, sends the latest metadata again, and a viewer who joins afterwards gets it.
+/// itself, sends the latest metadata again, and a viewer who joins afterwards gets it. Then
+/// `control` mutes, changes the bitrate and stops it.
 #[test]
 fn publish_resumes_after_a_server_restart_and_resends_metadata() {
     let mut server = Server::start(ServerConfig::default());
@@ -1110,6 +1111,29 @@ fn publish_resumes_after_a_server_restart_and_resends_metadata() {
     );
     viewer.sigterm();
     assert!(viewer.finish().success(), "{}", viewer.stderr());
-    publisher.sigterm();
+
+    // `control` reaches the live session: mute, bitrate (checked), and a clean stop.
+    let c = cfg.path();
+    for args in [
+        &["control", "cli-phoenix", "mute-video"][..],
+        &["control", "cli-phoenix", "unmute-video"],
+        &["control", "cli-phoenix", "bitrate", "500"],
+    ] {
+        let (o, err) = run(c, args);
+        assert!(o.status.success(), "{args:?}: {err}");
+        let line = publisher.wait_type("control");
+        assert_eq!(
+            (line["command"].as_str(), line["ok"].as_bool()),
+            (Some(args[2]), Some(true))
+        );
+    }
+    let (o, err) = run(c, &["control", "cli-phoenix", "bitrate", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("between 50 and 50000"), "{err}");
+    let (o, err) = run(c, &["control", "cli-phoenix", "bitrate"]);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let (o, err) = run(c, &["control", "cli-phoenix", "stop"]);
+    assert!(o.status.success(), "{err}");
     assert!(publisher.finish().success(), "{}", publisher.stderr());
+    assert!(publisher.seen.iter().any(|v| v["type"] == "unpublished"));
 }

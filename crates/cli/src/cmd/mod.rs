@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod control;
 pub mod devices;
 pub mod host;
 pub mod local_server;

@@ -470,10 +470,24 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
                 },
                 Some(inc) = control_rx.recv() => {
                     let Incoming { request, reply } = inc;
-                    if request.method.trim().is_empty() {
-                        let _ = reply.send(Reply { ok: false, error: Some("a message needs a method name".into()) });
-                    } else {
-                        queue(&request.method, request.data, Origin::Control, Some(reply));
+                    match request.command.as_deref() {
+                        Some(command) => {
+                            let r = apply_command(&publisher, command, request.value.as_ref());
+                            let ok = r.is_ok();
+                            let mut line = json!({"type": "control", "command": command, "ok": ok});
+                            if let Err(e) = &r {
+                                line["error"] = json!(e);
+                            }
+                            lines.emit(line)?;
+                            let _ = reply.send(Reply { ok, error: r.err() });
+                            if ok && command == "stop" {
+                                break stop_cleanly(&publisher, &mut events, &mut lines).await?;
+                            }
+                        }
+                        None if request.method.trim().is_empty() => {
+                            let _ = reply.send(Reply { ok: false, error: Some("a message needs a method name".into()) });
+                        }
+                        None => queue(&request.method, request.data, Origin::Control, Some(reply)),
                     }
                 }
                 _ = tick(&mut ticker), if live => {
@@ -487,6 +501,34 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
         drop(control);
         Ok(code)
     })
+}
+
+/// A control-socket command on the live session.
+fn apply_command(
+    publisher: &Publisher,
+    command: &str,
+    value: Option<&Value>,
+) -> Result<(), String> {
+    let r = match command {
+        "mute-audio" => publisher.mute_audio(true),
+        "unmute-audio" => publisher.mute_audio(false),
+        "mute-video" => publisher.mute_video(true),
+        "unmute-video" => publisher.mute_video(false),
+        "bitrate" => match value.and_then(Value::as_u64) {
+            Some(kbps) if (50..=50_000).contains(&kbps) => {
+                publisher.set_video_bitrate((kbps * 1000) as u32)
+            }
+            _ => return Err("bitrate needs a value in kbps between 50 and 50000".into()),
+        },
+        "stop" => Ok(()),
+        other => {
+            return Err(format!(
+                "unknown command '{other}' (mute-audio, unmute-audio, mute-video, unmute-video, \
+                 bitrate, stop)"
+            ))
+        }
+    };
+    r.map_err(|e| e.to_string())
 }
 
 type StdinLines = tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>;

@@ -51,10 +51,7 @@ pub fn run(ctx: &Context, args: &Args, out: &mut impl Write) -> Result<ExitCode,
         .control
         .clone()
         .unwrap_or_else(|| control::default_path(&ctx.config_dir, args.stream.trim()));
-    let req = Request {
-        method: args.method.trim().to_owned(),
-        data,
-    };
+    let req = Request::send(args.method.trim(), data);
     let reply = runtime()?.block_on(async {
         tokio::time::timeout(timeout, control::request(&path, &req))
             .await
