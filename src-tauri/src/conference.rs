@@ -554,6 +554,7 @@ pub async fn participant_join<R: Runtime>(
     state: State<'_, AppState>,
     request: JoinRequest,
     frames: Channel<InvokeResponseBody>,
+    self_view: Channel<InvokeResponseBody>,
 ) -> Result<ParticipantInfo, CommandError> {
     let conf = &state.conference;
     if lock(&conf.participant).is_some() {
@@ -602,6 +603,12 @@ pub async fn participant_join<R: Runtime>(
     }
     let generation = conf.next_generation();
     let engine = Arc::new(engine);
+    if request.camera.as_deref().is_some_and(|c| !c.is_empty()) {
+        if let Err(e) = spawn_self_view(engine.clone(), self_view, canvas_stop.clone()) {
+            // The conference works without the self view; say why it is missing.
+            tracing::warn!("no self view: {e}");
+        }
+    }
     // Another join may have won the race meanwhile; then this one leaves again.
     let raced = {
         let mut slot = lock(&conf.participant);
@@ -630,6 +637,32 @@ pub async fn participant_join<R: Runtime>(
     };
     spawn_participant_events(app, generation, name.to_string(), room, events);
     Ok(info)
+}
+
+/// The participant's own camera (what the host sees in the waiting room), ~10 fps, until the run
+/// ends. The engine hands out each captured frame once, so a poll never repeats a frame.
+fn spawn_self_view(
+    engine: Arc<Participant>,
+    channel: Channel<InvokeResponseBody>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    let mut enc = UiFrameEncoder::new(UiFormat::Jpeg, 75)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    std::thread::Builder::new()
+        .name("conference-self-view".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(frame) = engine.preview() {
+                    if let Ok(bytes) = enc.encode(&frame) {
+                        if channel.send(InvokeResponseBody::Raw(bytes)).is_err() {
+                            break;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })?;
+    Ok(())
 }
 
 /// Leaves the conference and the waiting room.
@@ -1368,7 +1401,7 @@ mod tests {
             .call(
                 "participant_join",
                 json!({"request": {"room": "room1", "name": " ", "camera": null, "mic": null},
-                       "frames": "__CHANNEL__:901"}),
+                       "frames": "__CHANNEL__:901", "selfView": "__CHANNEL__:911"}),
             )
             .unwrap_err();
         assert_eq!(e["message"], "Enter your name; the host sees it.");
@@ -1421,7 +1454,7 @@ mod tests {
                 "participant_join",
                 json!({"request": {"room": "room1", "name": "alice",
                                    "camera": "synthetic:pattern:red", "mic": "synthetic:tone:440"},
-                       "frames": "__CHANNEL__:902"}),
+                       "frames": "__CHANNEL__:902", "selfView": "__CHANNEL__:912"}),
             )
             .unwrap();
         assert_eq!(info["waitingRoom"], "live/room1_wr/alice");
@@ -1433,7 +1466,7 @@ mod tests {
             .call(
                 "participant_join",
                 json!({"request": {"room": "room1", "name": "alice2", "camera": null, "mic": "synthetic:tone:440"},
-                       "frames": "__CHANNEL__:903"}),
+                       "frames": "__CHANNEL__:903", "selfView": "__CHANNEL__:913"}),
             )
             .unwrap_err();
         assert_eq!(e["message"], "You are already in a room. Leave it first.");

@@ -310,6 +310,16 @@ fn host_admits_two_participants_who_see_the_composite() {
         "synthetic:tone:440",
         None,
     );
+    // While waiting, the pane shows the participant's own camera (what the host previews).
+    wait(
+        &h,
+        "desk-a's self view",
+        "Number(document.getElementById('participant-self').dataset.frames || 0) >= 2 \
+         && !document.getElementById('participant-self').hidden",
+        WAIT,
+    );
+    let me = canvas_colour(&h, "participant-self", 0.3, 0.3, 0.4, 0.4);
+    assert!(is_red(me), "desk-a sees its red pattern: {me:?}");
     shot(&h, "03-participant-waiting");
 
     // --- Participant desk-b in window P, whose profile points at H's server -----------------------

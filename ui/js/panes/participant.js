@@ -41,8 +41,10 @@ addRules('conference-common', [
   `.conf-form { display: flex; flex-direction: column; gap: 10px; }`,
   `.conf-dl { margin: 8px 0 0; display: grid; grid-template-columns: auto 1fr; gap: 3px 10px; font-size: 12px; }`,
   `.conf-dl dt { color: var(--text-muted); }`,
-  `.conf-dl dd { margin: 0; font-family: ui-monospace, 'DejaVu Sans Mono', monospace; word-break: break-all; }`,
+  `.conf-dl dd { margin: 0; font-family: ui-monospace, 'DejaVu Sans Mono', monospace; overflow-wrap: anywhere; }`,
   `.conf-mutes { margin-top: 10px; }`,
+  `.conf-self { position: absolute; right: 10px; bottom: 10px; width: 24%; aspect-ratio: 16 / 9; background: #000; border: 2px solid var(--border-strong); border-radius: 6px; box-shadow: 0 2px 10px rgba(0,0,0,.5); }`,
+  `.conf-self-label { position: absolute; right: 16px; bottom: 14px; font-size: 11px; padding: 1px 6px; border-radius: 4px; background: rgba(0,0,0,.6); color: #fff; }`,
   `#participant-status .volume-row { margin-top: 8px; }`,
   `.conf-live { position: absolute; left: 10px; top: 10px; font-size: 11px; padding: 2px 8px; border-radius: 999px; background: rgba(227, 36, 43, 0.9); color: #fff; font-weight: 700; letter-spacing: 0.04em; }`,
 ]);
@@ -154,6 +156,8 @@ export const pane = {
 
     const canvas = h('canvas', { id: 'participant-video', class: 'conf-canvas', width: 1280, height: 720, hidden: true });
     const live = h('span', { class: 'conf-live', hidden: true }, 'LIVE');
+    const selfCanvas = h('canvas', { id: 'participant-self', class: 'conf-self', width: 640, height: 360, hidden: true, 'aria-label': 'Your camera' });
+    const selfLabel = h('span', { class: 'conf-self-label', hidden: true }, 'You');
     const placeholderText = h('span', {}, 'The composite of all participants appears here once the host admits you.');
     const placeholder = h('div', { class: 'stage-placeholder' }, h('strong', {}, 'Conference video'), placeholderText);
     const stage = h(
@@ -162,6 +166,8 @@ export const pane = {
       canvas,
       placeholder,
       live,
+      selfCanvas,
+      selfLabel,
     );
 
     const room = h('input', { id: 'participant-room', class: 'input', value: 'room1', autocomplete: 'off', spellcheck: 'false' });
@@ -238,6 +244,7 @@ export const pane = {
     );
 
     let sink = null;
+    let selfSink = null;
     let state = 'idle';
     let info = {};
     const muted = { audio: false, video: false };
@@ -284,6 +291,9 @@ export const pane = {
       muteVideo.setAttribute('aria-pressed', String(muted.video));
       muteAudio.textContent = muted.audio ? 'Unmute mic' : 'Mute mic';
       muteVideo.textContent = muted.video ? 'Camera on' : 'Camera off';
+      const showSelf = active && Boolean(selfCanvas.dataset.frames);
+      selfCanvas.hidden = !showSelf;
+      selfLabel.hidden = !showSelf;
       const showVideo = state === 'inConference' && canvas.dataset.frames;
       canvas.hidden = !showVideo;
       live.hidden = !showVideo;
@@ -327,12 +337,15 @@ export const pane = {
       delete canvas.dataset.frames;
       delete canvas.dataset.size;
       sink = canvasSink(canvas, { onFirstFrame: render });
+      if (selfSink) selfSink.stop();
+      delete selfCanvas.dataset.frames;
+      selfSink = canvasSink(selfCanvas, { onFirstFrame: render });
       state = 'connecting';
       info = {};
       render();
       try {
         // Events may have arrived before the reply: what they said wins.
-        info = { ...(await invoke('participant_join', { request, frames: sink.channel })), ...info };
+        info = { ...(await invoke('participant_join', { request, frames: sink.channel, selfView: selfSink.channel })), ...info };
         if (volume.value !== '100') invoke('participant_set_volume', { volume: Number(volume.value) / 100 }).catch(() => {});
         render();
       } catch (err) {
@@ -367,6 +380,9 @@ export const pane = {
         if (sink) sink.stop();
         sink = null;
         delete canvas.dataset.frames;
+        if (selfSink) selfSink.stop();
+        selfSink = null;
+        delete selfCanvas.dataset.frames;
       }
       render();
     });
