@@ -919,6 +919,8 @@ impl Pulse {
             .args(["-n", "-F"])
             .arg(&script)
             .args(["--exit-idle-time=-1", "--daemonize=no", "--use-pid-file=no"])
+            // Its own daemon, whatever PulseAudio the environment points at (CI runs one).
+            .env_remove("PULSE_SERVER")
             .env("HOME", dir.path())
             .env("PULSE_RUNTIME_PATH", &runtime)
             .env("XDG_RUNTIME_DIR", &runtime)
