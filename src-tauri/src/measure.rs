@@ -26,6 +26,8 @@ pub struct MeasureConfig {
     pub fps: u32,
     pub warmup_ms: u64,
     pub window_ms: u64,
+    /// `img` (<img> + decode(), the default) or `bitmap` (createImageBitmap).
+    pub decoder: String,
     #[serde(skip)]
     pub out: PathBuf,
 }
@@ -51,6 +53,7 @@ impl MeasureConfig {
             fps: 30,
             warmup_ms: 3000,
             window_ms: secs * 1000,
+            decoder: std::env::var("RED5_DESK_MEASURE_DECODER").unwrap_or_else(|_| "img".into()),
             out: out.into(),
         })
     }
@@ -202,7 +205,7 @@ pub async fn measure_finish<R: Runtime>(
     let report = serde_json::json!({
         "build": if cfg!(debug_assertions) { "debug (dev profile; dependencies at opt-level 2)" } else { "release" },
         "source": format!("synthetic pattern {}x{} @ {} fps", cfg.width, cfg.height, cfg.fps),
-        "path": "I420 → JPEG (libjpeg-turbo, q80) → tauri::ipc::Channel raw → createImageBitmap → canvas 2D",
+        "path": format!("I420 → JPEG (libjpeg-turbo, q80) → tauri::ipc::Channel raw → {} → canvas 2D", if cfg.decoder == "bitmap" { "createImageBitmap" } else { "<img> blob: URL + decode()" }),
         "page": page,
         "rust": {
             "framesSent": counters.sent,

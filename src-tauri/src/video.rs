@@ -1,5 +1,5 @@
 //! Video into the web UI: I420 frames → JPEG (red5-media's `UiFrameEncoder`) → a
-//! `tauri::ipc::Channel` as raw bytes → `createImageBitmap` → a canvas.
+//! `tauri::ipc::Channel` as raw bytes → an `<img>` decoded off the main thread → a canvas.
 //!
 //! JPEG was chosen by measurement in the real window (README: "Video into the UI"): it is the
 //! cheapest to move through the IPC and to paint. Each message is
@@ -22,6 +22,15 @@ use tauri::ipc::{Channel, InvokeResponseBody};
 
 /// Frames sent but not yet painted, per canvas.
 pub const MAX_IN_FLIGHT: u32 = 2;
+
+/// `RED5_DESK_VIDEO_IN_FLIGHT` overrides [`MAX_IN_FLIGHT`] (measurements only).
+fn max_in_flight() -> u32 {
+    std::env::var("RED5_DESK_VIDEO_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=16).contains(n))
+        .unwrap_or(MAX_IN_FLIGHT)
+}
 /// An ack that never comes (page reloaded, canvas removed) must not freeze the picture forever.
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const JPEG_QUALITY: i32 = 80;
@@ -47,6 +56,7 @@ pub struct SinkCounters {
 
 struct Out {
     channel: Channel<InvokeResponseBody>,
+    max_in_flight: u32,
     in_flight: AtomicU32,
     last_ack: Mutex<Instant>,
     encoder: Mutex<Option<UiFrameEncoder>>,
@@ -81,6 +91,7 @@ impl VideoOutputs {
     pub fn attach(&self, sink: Sink, channel: Channel<InvokeResponseBody>) {
         let out = Arc::new(Out {
             channel,
+            max_in_flight: max_in_flight(),
             in_flight: AtomicU32::new(0),
             last_ack: Mutex::new(Instant::now()),
             encoder: Mutex::new(None),
@@ -123,7 +134,7 @@ impl VideoOutputs {
             return false;
         };
         let handed_ms = now_ms();
-        if out.in_flight.load(Ordering::Acquire) >= MAX_IN_FLIGHT {
+        if out.in_flight.load(Ordering::Acquire) >= out.max_in_flight {
             let stale = out
                 .last_ack
                 .lock()

@@ -2,11 +2,12 @@
 // Presenter preview; the page's painting figures and the backend's CPU marks go to a JSON report
 // (src-tauri/src/measure.rs), then the app exits.
 import { invoke } from './backend.js';
-import { videoStats, resetVideoStats } from './video.js';
+import { videoStats, resetVideoStats, setDecoder } from './video.js';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(cfg, store) {
+  setDecoder(cfg.decoder);
   store.update({ pane: 'presenter' });
   await sleep(1000);
   await invoke('measure_mark', { name: 'idle-start' });
@@ -31,6 +32,7 @@ export async function run(cfg, store) {
     fpsPaintedMean: (after.framesPainted - before.framesPainted) / secs,
     windowSeconds: secs,
     devicePixelRatio: window.devicePixelRatio,
+    decoder: cfg.decoder,
     userAgent: navigator.userAgent,
   };
   await invoke('presenter_preview', { on: false });
