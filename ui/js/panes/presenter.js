@@ -78,6 +78,7 @@ export const pane = {
     const meter = h('div', { id: 'presenter-meter', class: 'meter', role: 'meter', 'aria-label': 'Microphone level', 'aria-valuemin': '-60', 'aria-valuemax': '0', 'aria-valuenow': '-60' }, meterBar);
     const stateText = h('strong', { id: 'presenter-state', 'data-state': 'idle' }, STATE_TEXT.idle);
     const deviceNote = h('p', { id: 'presenter-device-note', class: 'hint' });
+    const refreshBtn = h('button', { id: 'presenter-refresh-devices', type: 'button', class: 'btn btn-ghost btn-small', title: 'Look for cameras and microphones again' }, 'Refresh devices');
 
     const controls = h(
       'section',
@@ -87,7 +88,7 @@ export const pane = {
         field('presenter-stream', 'Stream name', stream),
         field('presenter-camera', 'Camera', camera),
         field('presenter-mic', 'Microphone', mic),
-        deviceNote,
+        h('div', { class: 'actions' }, deviceNote, h('span', { class: 'spacer' }), refreshBtn),
         h('div', { class: 'grid-2' }, field('presenter-resolution', 'Resolution', resolution), field('presenter-fps', 'Frame rate', fps)),
         h('div', { class: 'grid-2' }, field('presenter-codec', 'Codec', codec), field('presenter-bitrate', 'Bitrate (kbps)', bitrate)),
         field('presenter-transport', 'Signalling', transport),
@@ -157,7 +158,7 @@ export const pane = {
       publishBtn.textContent = active ? 'Stop' : 'Publish';
       publishBtn.classList.toggle('btn-danger', active);
       publishBtn.classList.toggle('btn-primary', !active);
-      for (const el of [camera, mic, resolution, fps, codec, transport, stream]) el.disabled = active;
+      for (const el of [camera, mic, resolution, fps, codec, transport, stream, refreshBtn]) el.disabled = active;
       previewBtn.disabled = active;
       previewBtn.textContent = st.previewing ? 'Stop preview' : 'Preview';
       muteA.disabled = !active;
@@ -267,6 +268,10 @@ export const pane = {
       render();
     }
 
+    // Devices come and go (USB cameras, headsets).
+    refreshBtn.addEventListener('click', () => {
+      loadDevices().catch((e) => toast(`Devices could not be listed: ${e.message}`, 'error'));
+    });
     previewBtn.addEventListener('click', togglePreview);
     publishBtn.addEventListener('click', togglePublish);
     muteA.addEventListener('click', () => setMute('audio'));
