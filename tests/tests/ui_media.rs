@@ -302,7 +302,95 @@ fn presenter_publishes_and_a_late_viewer_sees_the_pattern_and_the_latest_metadat
         "the viewer to stop",
         "document.getElementById('viewer-state').dataset.state === 'stopped'",
     );
+    // Closing the app stops its built-in server: the port closes.
+    let addr = server_addr(&s);
+    assert!(std::net::TcpStream::connect(&addr).is_ok());
     s.close().unwrap();
+    wait_port_closed(&addr);
+}
+
+/// `127.0.0.1:<port>` of the built-in server, from the status bar.
+fn server_addr(s: &Session) -> String {
+    let t = text_of(s, "#status-server");
+    let at = t.find("127.0.0.1:").unwrap();
+    t[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect()
+}
+
+fn wait_port_closed(addr: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::net::TcpStream::connect(addr).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the built-in server on {addr} still answers after the app closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two Red5 Desk windows (two app instances) with the default built-in profile: the second finds
+/// the first one's server on the configured port and uses it, so one window publishes and the
+/// other watches, with the metadata.
+#[test]
+fn publish_in_one_window_and_watch_in_another() {
+    let _one = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let env = [("RED5_DESK_BUILTIN_PORT", port.as_str())];
+    let d1 = Desktop::start_with_env(&env)
+        .unwrap_or_else(|e| panic!("the end-to-end harness could not start: {e}"));
+    let w1 = d1.launch().unwrap();
+    wait(
+        &w1,
+        "window 1's built-in server",
+        "document.getElementById('status-server').dataset.state === 'running'",
+    );
+    assert!(text_of(&w1, "#status-server").contains(&format!("127.0.0.1:{port}")));
+    show_pane(&w1, "presenter");
+    choose_sources(&w1, "two-windows", "synthetic:pattern:blue");
+    publish(&w1);
+    send_metadata(&w1, "from window one");
+    wait_text(&w1, "#presenter-sent-log", "from window one");
+
+    let d2 = Desktop::start_with_env(&env)
+        .unwrap_or_else(|e| panic!("the end-to-end harness could not start: {e}"));
+    let w2 = d2.launch().unwrap();
+    wait(
+        &w2,
+        "window 2 to use window 1's server",
+        "document.getElementById('status-server').dataset.state === 'running'",
+    );
+    let t = text_of(&w2, "#status-server");
+    assert!(
+        t.contains(&format!("127.0.0.1:{port}")) && t.contains("shared with another Red5 Desk"),
+        "{t}"
+    );
+    show_pane(&w2, "viewer");
+    type_into(&w2, "#viewer-stream", "two-windows");
+    w2.find("#viewer-subscribe").unwrap().click().unwrap();
+    wait(
+        &w2,
+        "decoded frames in window 2",
+        "Number(document.getElementById('viewer-canvas').dataset.frames || 0) > 10",
+    );
+    let (r, g, b, _) = canvas_probe(&w2, "#viewer-canvas", 0.78, 0.82, 0.14, 0.08);
+    assert!(
+        b > 140.0 && r < 110.0 && g < 130.0,
+        "window 2 shows the blue pattern: rgb({r:.0},{g:.0},{b:.0})"
+    );
+    wait_text(&w2, "#viewer-metadata-log", r#"{"metadata":"from window one"}"#);
+    shot(&w2, "second-window-viewer");
+    w2.close().unwrap();
+    // Window 2 only borrowed the server: it still runs for window 1.
+    assert!(std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_ok());
+    w1.close().unwrap();
+    wait_port_closed(&format!("127.0.0.1:{port}"));
 }
 
 #[test]
