@@ -48,17 +48,23 @@ fn wait(s: &Session, what: &str, expr: &str) -> Value {
             js(s, "document.querySelector('.statusbar').innerText"),
             js(s, "document.getElementById('toast').innerText"),
             js(s, "document.getElementById('presenter-metadata')?.value"),
-            js(s, "document.getElementById('presenter-metadata-error')?.textContent"),
+            js(
+                s,
+                "document.getElementById('presenter-metadata-error')?.textContent"
+            ),
         )
     })
 }
 
 fn text_of(s: &Session, css: &str) -> String {
     let css = serde_json::to_string(css).unwrap();
-    js(s, &format!("document.querySelector({css})?.textContent || ''"))
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    js(
+        s,
+        &format!("document.querySelector({css})?.textContent || ''"),
+    )
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
 }
 
 fn wait_text(s: &Session, css: &str, needle: &str) {
@@ -200,8 +206,11 @@ fn presenter_publishes_and_a_late_viewer_sees_the_pattern_and_the_latest_metadat
     wait_text(&s, "#presenter-sent-log", r#"{"act":"intro","n":1}"#);
 
     // M mutes the mic and V the camera (focus outside text fields); pressed again, they unmute.
-    s.execute("document.activeElement && document.activeElement.blur(); return 1;", vec![])
-        .unwrap();
+    s.execute(
+        "document.activeElement && document.activeElement.blur(); return 1;",
+        vec![],
+    )
+    .unwrap();
     s.find("#presenter-stage").unwrap().click().unwrap();
     s.find("body").unwrap().send_keys("m").unwrap();
     wait(
@@ -252,8 +261,14 @@ fn presenter_publishes_and_a_late_viewer_sees_the_pattern_and_the_latest_metadat
         r > 140.0 && g < 110.0 && b < 110.0,
         "the viewer shows the red pattern: rgb({r:.0},{g:.0},{b:.0})"
     );
-    assert!(spread > 40.0, "the viewer canvas is not blank (spread {spread:.0})");
-    assert_eq!(js(&s, "document.getElementById('viewer-canvas').width"), 640);
+    assert!(
+        spread > 40.0,
+        "the viewer canvas is not blank (spread {spread:.0})"
+    );
+    assert_eq!(
+        js(&s, "document.getElementById('viewer-canvas').width"),
+        640
+    );
     // The latest metadata sent before joining is replayed; the earlier one is not.
     wait_text(&s, "#viewer-metadata-log", r#"{"act":"intro","n":1}"#);
     assert!(!text_of(&s, "#viewer-metadata-log").contains("Hello viewers"));
@@ -274,11 +289,16 @@ fn presenter_publishes_and_a_late_viewer_sees_the_pattern_and_the_latest_metadat
     // Stats export writes every snapshot as a JSON array.
     s.find("#viewer-stats-export").unwrap().click().unwrap();
     wait_text(&s, "#viewer-stats-saved", "Saved to");
-    let path = js(&s, "document.getElementById('viewer-stats-saved').dataset.path");
+    let path = js(
+        &s,
+        "document.getElementById('viewer-stats-saved').dataset.path",
+    );
     let path = path.as_str().unwrap();
     assert!(path.starts_with(exports.path().to_str().unwrap()), "{path}");
     let arr: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert!(arr.iter().any(|x| x["bitrateInKbps"].as_f64().unwrap_or(0.0) > 0.0));
+    assert!(arr
+        .iter()
+        .any(|x| x["bitrateInKbps"].as_f64().unwrap_or(0.0) > 0.0));
 
     // The publisher stops: the viewer says so.
     show_pane(&s, "presenter");
@@ -384,7 +404,11 @@ fn publish_in_one_window_and_watch_in_another() {
         b > 140.0 && r < 110.0 && g < 130.0,
         "window 2 shows the blue pattern: rgb({r:.0},{g:.0},{b:.0})"
     );
-    wait_text(&w2, "#viewer-metadata-log", r#"{"metadata":"from window one"}"#);
+    wait_text(
+        &w2,
+        "#viewer-metadata-log",
+        r#"{"metadata":"from window one"}"#,
+    );
     shot(&w2, "second-window-viewer");
     w2.close().unwrap();
     // Window 2 only borrowed the server: it still runs for window 1.
