@@ -193,10 +193,72 @@ async fn exclusion_survives_a_republish() {
     })
     .await;
     let _dave2 = whip_publish(&s, "live/room1_wr/dave", PatternColor::Orange, 440.0).await;
+    assert!(s
+        .published_streams()
+        .contains(&"live/room1_wr/dave".to_owned()));
+    assert!(
+        s.conference().active("live/room1_wr").is_empty(),
+        "an excluded name is never listed again"
+    );
     ws_send(&mut host, cmd("promote", "live/room1", "dave")).await;
     let v = ws_until(&mut host, |v| v["type"] == "error").await;
     assert!(v["error"].as_str().unwrap().contains("excluded"), "{v}");
     assert!(s.conference().conference("live/room1").0.is_empty());
     // No `active` frame listed dave after the exclusion (the error came after the republish).
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_who_joined_first_gets_the_composite_once_it_exists() {
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let p = join(
+        &s,
+        "live/room1",
+        "room1",
+        "erin",
+        PatternColor::Magenta,
+        440.0,
+    )
+    .await;
+    let mut host = ws_connect(&s.backend_ws_url_for("live/room1", true)).await;
+    ws_send(&mut host, cmd("promote", "live/room1", "erin")).await;
+    assert!(p.picture().is_none(), "no composite before the composition");
+    ws_send(&mut host, create()).await;
+    let want = tiles("erin", &["erin"]);
+    eventually("erin sees herself as the presenter", || {
+        layout_matches(&p, &want, &[("erin", PatternColor::Magenta)])
+    })
+    .await;
+    // A second composition after a destroy is picked up again.
+    ws_send(
+        &mut host,
+        json!({"type":"destroyComposition","event":"room1"}),
+    )
+    .await;
+    eventually("the composite is unpublished", || {
+        !s.published_streams()
+            .contains(&"live/room1/room1".to_owned())
+    })
+    .await;
+    let before = p
+        .composite
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .decoded
+        .load(std::sync::atomic::Ordering::Relaxed);
+    ws_send(&mut host, create()).await;
+    eventually("the new composite reaches erin", || {
+        p.composite
+            .lock()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .decoded
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > before + 10
+    })
+    .await;
     s.shutdown().await;
 }

@@ -112,6 +112,11 @@ impl ConferenceState {
         self.core().backend.conference(room)
     }
 
+    /// The `active` list of a room (`live/room1` or `live/room1_wr`), as hosts see it.
+    pub fn active(&self, room: &str) -> Vec<String> {
+        self.core().backend.active(room)
+    }
+
     /// The SFU registry saw `guid` published (the internal webhook).
     pub fn stream_published(&self, guid: &str) {
         let mut core = self.core();
