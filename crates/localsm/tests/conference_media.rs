@@ -96,3 +96,66 @@ async fn composite_of_the_waiting_room_publish_plays_over_whep_and_destroy_unpub
         .contains(&"live/room1/room1".to_owned()));
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn brew_mixer_composes_sfu_sources_into_a_playable_stream() {
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let _src = whip_publish(&s, "live/cam1", PatternColor::Cyan, 660.0).await;
+    let mut m = red5_signal::rest::sm2::BrewMixer::new("ev1", "live/mix1");
+    (m.width, m.height, m.frame_rate, m.bit_rate) = (640, 360, 15, 600_000);
+    let auth = [
+        ("Authorization", "Bearer local"),
+        ("Content-Type", "application/json"),
+    ];
+    let r = http(
+        &s.base_url(),
+        "POST",
+        "/as/v1/streams/mixer/default",
+        &auth,
+        &serde_json::to_string(&m).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let trees = json!([{"type":"CompositorNode","children":[{"type":"VideoSourceNode","streamGuid":"live/cam1"}]}]);
+    let r = http(
+        &s.base_url(),
+        "PUT",
+        "/as/v1/streams/mixer/default/ev1",
+        &auth,
+        &trees.to_string(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The Brew output is an ordinary stream (published with its first encoded composite):
+    // WHEP plays it, showing the SFU source.
+    eventually("the Brew output is published", || {
+        s.published_streams().contains(&"live/mix1".to_owned())
+    })
+    .await;
+    let mut sub = whep_subscribe(&s, "live/mix1").await;
+    let tiles = compute_layout(640, 360, &LayoutKind::Grid, None, &["live/cam1".into()]);
+    let rect = tiles[0].rect;
+    until_frame(&mut sub.video, "cam1 (cyan) in the Brew composite", |f| {
+        color_in(f, rect) == Some(PatternColor::Cyan)
+    })
+    .await;
+    let r = http(
+        &s.base_url(),
+        "DELETE",
+        "/as/v1/streams/mixer/default/ev1",
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    loop {
+        let t = tokio::time::timeout(Duration::from_secs(20), sub.dc.recv())
+            .await
+            .expect("UnpublishNotify in time")
+            .unwrap();
+        if t.contains("NetStream.Play.UnpublishNotify") {
+            break;
+        }
+    }
+    s.shutdown().await;
+}
