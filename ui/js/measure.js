@@ -9,7 +9,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function run(cfg, store) {
   setDecoder(cfg.decoder);
   store.update({ pane: 'presenter' });
-  await sleep(1000);
+  // Let start-up work (first paints, JIT, font caches) finish before the idle baseline.
+  await sleep(6000);
   await invoke('measure_mark', { name: 'idle-start' });
   await sleep(cfg.windowMs / 2);
   await invoke('measure_mark', { name: 'idle-end' });
