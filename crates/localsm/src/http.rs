@@ -98,6 +98,7 @@ impl LocalServer {
                 cfg: Arc::new(cfg),
                 shutdown,
                 mix: sink.clone(),
+                conf: conf.clone(),
             }),
             shutdown_tx,
             http_sessions: Mutex::new(HashMap::new()),

@@ -73,6 +73,8 @@ pub struct Shared {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Mixer outputs (mix-minus for joinGroup participants).
     pub mix: Arc<crate::mixfeed::SfuSink>,
+    /// The conference control plane (exclusions refuse joinGroup).
+    pub conf: crate::conference::ConferenceState,
 }
 
 /// A joinGroup participant (§7.6): its id, group and the tracks the server sends it.
@@ -876,6 +878,11 @@ impl Session {
                 }
                 if m.group.is_empty() {
                     return self.error("joinGroup needs the group (room) name").await;
+                }
+                // An excluded participant neither publishes nor hears/sees the conference.
+                if self.shared.conf.is_excluded(&self.scope, &m.stream_name) {
+                    let msg = format!("{} is excluded from {}", m.stream_name, self.scope);
+                    return self.error(&msg).await;
                 }
                 if self.pc.is_some() {
                     return self

@@ -204,7 +204,33 @@ async fn exclusion_survives_a_republish() {
     let v = ws_until(&mut host, |v| v["type"] == "error").await;
     assert!(v["error"].as_str().unwrap().contains("excluded"), "{v}");
     assert!(s.conference().conference("live/room1").0.is_empty());
-    // No `active` frame listed dave after the exclusion (the error came after the republish).
+    // Nor can dave join the conference as a participant (no composite, no mix-minus for him).
+    let mut ws = ws_connect(&format!(
+        "{}/streammanager/?id=dave&host=127.0.0.1&app=live/room1",
+        s.ws_url()
+    ))
+    .await;
+    ws_until(&mut ws, |v| {
+        v["data"]["code"] == "NetConnection.Connect.Success"
+    })
+    .await;
+    ws_send(
+        &mut ws,
+        json!({"joinGroup":"room1","streamName":"dave","transport":"udp",
+               "data":{"sdp":{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"}}}),
+    )
+    .await;
+    let v = ws_until(&mut ws, |v| v["data"]["type"] == "error").await;
+    assert!(
+        v["data"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("excluded"),
+        "{v}"
+    );
+    assert!(!s
+        .published_streams()
+        .contains(&"live/room1/dave".to_owned()));
     s.shutdown().await;
 }
 

@@ -117,6 +117,15 @@ impl ConferenceState {
         self.core().backend.active(room)
     }
 
+    /// Whether the host excluded `name` from `room` (or its waiting room).
+    pub fn is_excluded(&self, room: &str, name: &str) -> bool {
+        let core = self.core();
+        let base = super::backend::base_room(room);
+        [base.to_owned(), format!("{base}_wr")]
+            .iter()
+            .any(|r| core.backend.excluded(r).iter().any(|n| n == name))
+    }
+
     /// The SFU registry saw `guid` published (the internal webhook).
     pub fn stream_published(&self, guid: &str) {
         let mut core = self.core();
