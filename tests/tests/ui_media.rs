@@ -266,8 +266,11 @@ fn presenter_publishes_and_a_late_viewer_sees_the_pattern_and_the_latest_metadat
         "the viewer canvas is not blank (spread {spread:.0})"
     );
     assert_eq!(
-        js(&s, "document.getElementById('viewer-canvas').width"),
-        640
+        js(
+            &s,
+            "document.getElementById('viewer-canvas').dataset.sourceWidth"
+        ),
+        "640"
     );
     // The latest metadata sent before joining is replayed; the earlier one is not.
     wait_text(&s, "#viewer-metadata-log", r#"{"act":"intro","n":1}"#);

@@ -72,11 +72,18 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       const capture = dv.getUint32(PREFIX + 12, true);
       if (format !== 0) return; // only JPEG is sent
       const pic = await decodeJpeg(new Uint8Array(buf, PREFIX + HEADER));
-      if (canvas.width !== w || canvas.height !== h) {
-        canvas.width = w;
-        canvas.height = h;
+      // Paint at the size shown (never above the source): a smaller canvas is cheaper for the
+      // software compositor than scaling a full-size one on every frame.
+      const scale = Math.min(1, ((canvas.clientWidth || w) * (window.devicePixelRatio || 1)) / w);
+      const cw = Math.max(1, Math.round(w * scale));
+      const ch = Math.max(1, Math.round(h * scale));
+      if (canvas.width !== cw || canvas.height !== ch) {
+        canvas.width = cw;
+        canvas.height = ch;
       }
-      ctx.drawImage(pic.image, 0, 0);
+      canvas.dataset.sourceWidth = String(w);
+      canvas.dataset.sourceHeight = String(h);
+      ctx.drawImage(pic.image, 0, 0, cw, ch);
       pic.close();
       const now = Date.now();
       m.record(now, now - handed, (now % 2 ** 32) - capture, w, h);
