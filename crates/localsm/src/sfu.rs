@@ -439,6 +439,36 @@ struct OutTrack {
     track: Arc<TrackLocalStaticRTP>,
     ssrc: u32,
     sender: Arc<dyn RtpSender>,
+    /// Sequence numbers and timestamps stay continuous on this track across attachments
+    /// (a participant's composite track is re-attached when the composite is republished).
+    cont: Arc<Mutex<Continuity>>,
+}
+
+/// Output numbering of one video track over its whole life.
+#[derive(Default)]
+struct Continuity {
+    seq: SeqRewrite,
+    ts_offset: u32,
+    last_ts: Option<u32>,
+    /// The next packet starts a new source: place it one 30 fps frame after the last one.
+    rebase: bool,
+}
+
+impl Continuity {
+    fn new_source(&mut self) {
+        self.seq.skip();
+        self.rebase = true;
+    }
+    fn map_ts(&mut self, ts: u32) -> u32 {
+        if std::mem::take(&mut self.rebase) {
+            if let Some(last) = self.last_ts {
+                self.ts_offset = ts.wrapping_sub(last.wrapping_add(3000));
+            }
+        }
+        let out = ts.wrapping_sub(self.ts_offset);
+        self.last_ts = Some(out);
+        out
+    }
 }
 
 fn local_track(
@@ -491,6 +521,7 @@ impl SubTracks {
                 track,
                 ssrc,
                 sender,
+                cont: Arc::default(),
             }),
             audio: None,
         }
@@ -509,6 +540,7 @@ impl SubTracks {
                 track,
                 ssrc,
                 sender,
+                cont: Arc::default(),
             });
         }
         let a = stream.audio.clone().unwrap_or(Negotiated {
@@ -521,6 +553,7 @@ impl SubTracks {
             track,
             ssrc,
             sender,
+            cont: Arc::default(),
         });
         Ok(out)
     }
@@ -591,6 +624,7 @@ pub async fn attach(
             track,
             ssrc,
             sender,
+            ..
         }) = t
         {
             let pt = sender
@@ -631,11 +665,18 @@ pub async fn attach(
         .video
         .as_ref()
         .map(|v| v.codec.mime_type.to_ascii_lowercase());
+    let cont = tracks
+        .video
+        .as_ref()
+        .map(|v| v.cont.clone())
+        .unwrap_or_default();
+    if let Ok(mut c) = cont.lock() {
+        c.new_source();
+    }
     tokio::spawn(async move {
         // Video starts (and restarts after drops) at a key frame; until then packets are held
         // back and a key frame is asked for every 500 ms. Sequence numbers stay contiguous.
         let mut need_key = video_mime.is_some();
-        let mut seq = SeqRewrite::default();
         let mut ask = tokio::time::interval(Duration::from_millis(500));
         loop {
             let Forwarded { kind, mut pkt } = tokio::select! {
@@ -664,12 +705,17 @@ pub async fn attach(
                 if need_key {
                     let mime = video_mime.as_deref().unwrap_or("");
                     if !is_keyframe_start(mime, &pkt.payload) {
-                        seq.skip();
+                        if let Ok(mut c) = cont.lock() {
+                            c.seq.skip();
+                        }
                         continue;
                     }
                     need_key = false;
                 }
-                pkt.header.sequence_number = seq.map(pkt.header.sequence_number);
+                if let Ok(mut c) = cont.lock() {
+                    pkt.header.sequence_number = c.seq.map(pkt.header.sequence_number);
+                    pkt.header.timestamp = c.map_ts(pkt.header.timestamp);
+                }
             }
             pkt.header.ssrc = *ssrc;
             if let Some(pt) = pt {
@@ -791,6 +837,22 @@ mod tests {
         assert_eq!(s.map(111), 103);
         s.skip();
         assert_eq!(s.map(5), 104, "wraps");
+    }
+
+    #[test]
+    fn a_new_source_continues_numbering_on_the_same_track() {
+        let mut c = Continuity::default();
+        c.new_source();
+        assert_eq!(
+            (c.seq.map(500), c.map_ts(90_000)),
+            (500, 90_000),
+            "first source as is"
+        );
+        assert_eq!((c.seq.map(501), c.map_ts(93_000)), (501, 93_000));
+        // The composite is republished: another packetizer, other numbers.
+        c.new_source();
+        assert_eq!((c.seq.map(7), c.map_ts(1_000)), (502, 96_000));
+        assert_eq!((c.seq.map(8), c.map_ts(4_000)), (503, 99_000));
     }
 
     #[tokio::test]
