@@ -1048,18 +1048,37 @@ async fn receive_video(
                     return;
                 }
             };
+            // Until the first picture: ask for a key frame every 300 ms while packets arrive
+            // (the composite may start mid-GOP and the decoder says nothing about it).
+            let mut first_packet: Option<Instant> = None;
+            let mut last_ask: Option<Instant> = None;
+            let mut decoded = false;
             loop {
                 match prx.recv_timeout(Duration::from_millis(5)) {
-                    Ok((p, at)) => rx.push(p, at),
+                    Ok((p, at)) => {
+                        first_packet.get_or_insert(at);
+                        rx.push(p, at)
+                    }
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                for out in rx.poll(Instant::now()) {
+                let now = Instant::now();
+                if !decoded
+                    && first_packet
+                        .is_some_and(|t| now.duration_since(t) >= Duration::from_millis(300))
+                    && last_ask.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(300))
+                {
+                    last_ask = Some(now);
+                    c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+                    let _ = pli2.send(());
+                }
+                for out in rx.poll(now) {
                     match out {
                         VideoReceiveOutput::Frame {
                             frame,
                             rtp_timestamp,
                         } => {
+                            decoded = true;
                             c2.video_frame(frame.width, frame.height);
                             if !first_frame.swap(true, Ordering::Relaxed) {
                                 let _ = tx.send(JoinMsg::FirstFrame {

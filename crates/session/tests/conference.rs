@@ -263,6 +263,8 @@ async fn composing(h: &Host, ev: &mut mpsc::UnboundedReceiver<HostEvent>) {
     .await;
     if let HostEvent::Compositions { list } = first {
         assert_eq!(list[0].event, "room1");
+        // Listed at once as pending; composing only comes with the mixer's first frame.
+        assert_eq!(list[0].state, CompositionState::Pending);
         assert_eq!(list[0].stream.as_deref(), Some("live/room1/room1"));
         assert_eq!((list[0].width, list[0].height), (Some(MIX_W), Some(MIX_H)));
     }
