@@ -66,6 +66,10 @@ pub struct ServerConfig {
     /// ICE servers announced to WHIP/WHEP clients as `Link: <url>; rel="ice-server"` on OPTIONS
     /// and POST answers (empty = none; loopback needs none).
     pub ice_servers: Vec<red5_signal::whip::IceServer>,
+    /// What joinGroup participants get on their extra audio tracks: `Talkers` (Red5: one of the
+    /// loudest other talkers per track; play all tracks) or `MixMinusFirst` (the whole mix-minus
+    /// on the first track, silence on the others).
+    pub mix_minus: red5_mixer::AudioTrackPlan,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +91,7 @@ impl Default for ServerConfig {
             sm2_require_host: false,
             static_root: None,
             ice_servers: Vec::new(),
+            mix_minus: red5_mixer::AudioTrackPlan::Talkers,
         }
     }
 }

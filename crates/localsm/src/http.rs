@@ -91,7 +91,8 @@ impl LocalServer {
                 hook.stream_unpublished(guid)
             }
         }));
-        let (mixers, sink, mixer_tasks) = crate::mixfeed::start(conf.clone(), registry.clone());
+        let (mixers, sink, mixer_tasks) =
+            crate::mixfeed::start(conf.clone(), registry.clone(), cfg.mix_minus);
         let app = Arc::new(App {
             shared: Arc::new(Shared {
                 registry,

@@ -56,14 +56,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SfuSink {
-    pub fn new(registry: Arc<Registry>, rt: tokio::runtime::Handle) -> Arc<Self> {
+    pub fn new(
+        registry: Arc<Registry>,
+        rt: tokio::runtime::Handle,
+        plan: AudioTrackPlan,
+    ) -> Arc<Self> {
         Arc::new(SfuSink {
             registry,
             rt,
             host: OnceLock::new(),
             outputs: Mutex::new(HashMap::new()),
             listeners: Mutex::new(HashMap::new()),
-            plan: AudioTrackPlan::Talkers,
+            plan,
         })
     }
 
@@ -188,12 +192,13 @@ impl MixerSink for SfuSink {
 pub fn start(
     conf: ConferenceState,
     registry: Arc<Registry>,
+    plan: AudioTrackPlan,
 ) -> (
     Arc<MixerHost>,
     Arc<SfuSink>,
     Vec<tokio::task::JoinHandle<()>>,
 ) {
-    let sink = SfuSink::new(registry.clone(), tokio::runtime::Handle::current());
+    let sink = SfuSink::new(registry.clone(), tokio::runtime::Handle::current(), plan);
     let (host, host_task) = MixerHost::spawn(conf.clone(), sink.clone());
     let _ = sink.host.set(Arc::downgrade(&host));
     let feeder = tokio::spawn(feed(conf, registry, Arc::downgrade(&host)));

@@ -288,3 +288,40 @@ async fn a_participant_who_joined_first_gets_the_composite_once_it_exists() {
     .await;
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mix_minus_first_puts_the_whole_mix_minus_on_one_track() {
+    let s = LocalServer::start(ServerConfig {
+        mix_minus: red5_mixer::AudioTrackPlan::MixMinusFirst,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut host = ws_connect(&s.backend_ws_url_for("live/room1", true)).await;
+    ws_send(&mut host, create()).await;
+    let people = [
+        ("alice", PatternColor::Red, 440.0f32),
+        ("bob", PatternColor::Green, 660.0),
+        ("carol", PatternColor::Blue, 880.0),
+    ];
+    let mut ps = Vec::new();
+    for (name, color, freq) in people {
+        ps.push(join(&s, "live/room1", "room1", name, color, freq).await);
+        ws_send(&mut host, cmd("promote", "live/room1", name)).await;
+    }
+    // alice: one track carries bob + carol together; none carries alice.
+    let freqs = [440.0, 660.0, 880.0];
+    eventually("one of alice's tracks holds both other tones", || {
+        ps[0]
+            .per_track(&freqs, 1.0)
+            .iter()
+            .any(|t| t[1] > 0.002 && t[2] > 0.002)
+    })
+    .await;
+    let tracks = ps[0].per_track(&freqs, 1.0);
+    assert!(
+        tracks.iter().all(|t| t[0] < 0.0002),
+        "alice hears herself: {tracks:?}"
+    );
+    s.shutdown().await;
+}

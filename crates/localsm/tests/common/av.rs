@@ -586,6 +586,19 @@ impl Participant {
             .fold(0.0, f32::max)
     }
 
+    /// Tone power of each of `freqs` on each mix-minus track (last `secs`).
+    pub fn per_track(&self, freqs: &[f32], secs: f32) -> Vec<Vec<f32>> {
+        self.audio
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|pcm| {
+                let a = tail(pcm, secs);
+                freqs.iter().map(|f| has_tone(&a, *f)).collect()
+            })
+            .collect()
+    }
+
     pub fn audio_tracks(&self) -> usize {
         self.audio.lock().unwrap().len()
     }
