@@ -211,6 +211,34 @@ fn join(s: &Session, name: &str, camera: &str, mic: &str, backend: Option<&str>)
     );
 }
 
+/// The status bar's connection state (`data-state`) and its list of running sessions.
+fn status_bar(s: &Session) -> (String, String) {
+    (
+        js_string(s, "document.getElementById('status-connection').dataset.state"),
+        js_string(s, "document.getElementById('status-sessions').textContent"),
+    )
+}
+
+/// Waits until the status bar shows `state` and its sessions list contains `each` part.
+fn wait_status(s: &Session, state: &str, each: &[&str]) {
+    let mut expr = format!(
+        "document.getElementById('status-connection').dataset.state === {}",
+        serde_json::to_string(state).unwrap()
+    );
+    for part in each {
+        expr.push_str(&format!(
+            " && document.getElementById('status-sessions').textContent.includes({})",
+            serde_json::to_string(part).unwrap()
+        ));
+    }
+    if s.wait_until("the status bar", &expr, WAIT).is_err() {
+        panic!(
+            "the status bar should show {state} with {each:?}, shows {:?}",
+            status_bar(s)
+        );
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -246,6 +274,15 @@ fn host_admits_two_participants_who_see_the_composite() {
         "the host connected",
         "document.getElementById('host-conn-state').dataset.state === 'connected'",
         WAIT,
+    );
+    // Hosting is a connection: the status bar says so, not "Not connected".
+    wait_status(&h, "connected", &["Host: connected"]);
+    assert_eq!(
+        js_string(
+            &h,
+            "document.querySelector('#status-connection .status-text').textContent"
+        ),
+        "Connected"
     );
     wait(
         &h,
@@ -320,6 +357,11 @@ fn host_admits_two_participants_who_see_the_composite() {
     );
     let me = canvas_colour(&h, "participant-self", 0.3, 0.3, 0.4, 0.4);
     assert!(is_red(me), "desk-a sees its red pattern: {me:?}");
+    wait_status(
+        &h,
+        "connected",
+        &["Host: connected", "Participant: waiting for the host"],
+    );
     shot(&h, "03-participant-waiting");
 
     // --- Participant desk-b in window P, whose profile points at H's server -----------------------
@@ -470,6 +512,13 @@ fn host_admits_two_participants_who_see_the_composite() {
         "document.getElementById('participant-state').dataset.state === 'inConference'",
         SLOW,
     );
+    // Window P only participates: its status bar shows that alone.
+    wait_status(&p, "connected", &["Participant: in conference"]);
+    assert!(
+        !status_bar(&p).1.contains("Host"),
+        "window P does not host: {:?}",
+        status_bar(&p)
+    );
     wait(
         &p,
         "the composite painted on desk-b's canvas",
@@ -563,6 +612,13 @@ fn host_admits_two_participants_who_see_the_composite() {
         "desk-a left",
         "document.getElementById('participant-state').dataset.state === 'left'",
         WAIT,
+    );
+    // Having left, only the host's connection remains in window H's status bar.
+    wait_status(&h, "connected", &["Host: connected"]);
+    assert!(
+        !status_bar(&h).1.contains("Participant"),
+        "desk-a left: {:?}",
+        status_bar(&h)
     );
 
     println!(

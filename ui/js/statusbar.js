@@ -1,6 +1,6 @@
 // Status bar: connection state of the active session and the active server profile.
 import { $ } from './dom.js';
-import { activeProfile } from './store.js';
+import { activeProfile, overallConnection } from './store.js';
 
 const CONNECTION_TEXT = {
   idle: 'Not connected',
@@ -17,13 +17,32 @@ const SESSION_TEXT = {
   failed: 'failed',
 };
 
+// Idle/closed/left states are not listed: only what is running is.
+const HOST_TEXT = {
+  connecting: 'connecting',
+  connected: 'connected',
+  reconnecting: 'reconnecting',
+  failed: 'failed',
+};
+
+const PARTICIPANT_TEXT = {
+  connecting: 'connecting',
+  waiting: 'waiting for the host',
+  joining: 'joining',
+  inConference: 'in conference',
+  reconnecting: 'reconnecting',
+  leaving: 'leaving',
+  failed: 'failed',
+};
+
 export function mountStatusBar(store, nav) {
   $('#status-profile').addEventListener('click', () => nav.select('settings', { focus: true }));
   store.subscribe((s) => {
     const conn = $('#status-connection');
-    conn.dataset.state = s.connection;
-    const text = CONNECTION_TEXT[s.connection] || s.connection;
-    conn.querySelector('.status-text').textContent = s.connectionDetail ? `${text} — ${s.connectionDetail}` : text;
+    const overall = overallConnection(s);
+    conn.dataset.state = overall.state;
+    const text = CONNECTION_TEXT[overall.state] || overall.state;
+    conn.querySelector('.status-text').textContent = overall.detail ? `${text} — ${overall.detail}` : text;
 
     const p = activeProfile(s);
     $('#status-profile-name').textContent = p ? p.name : 'No profile';
@@ -50,6 +69,9 @@ export function mountStatusBar(store, nav) {
     const sv = s.sessions && s.sessions.viewer;
     if (sp && sp !== 'stopped') ses.push(`Presenter: ${SESSION_TEXT[sp] || sp}`);
     if (sv && sv !== 'stopped') ses.push(`Viewer: ${SESSION_TEXT[sv] || sv}`);
+    const c = s.conference || {};
+    if (c.host && HOST_TEXT[c.host]) ses.push(`Host: ${HOST_TEXT[c.host]}`);
+    if (c.participant && PARTICIPANT_TEXT[c.participant]) ses.push(`Participant: ${PARTICIPANT_TEXT[c.participant]}`);
     $('#status-sessions').textContent = ses.join(' · ');
   });
 }

@@ -33,6 +33,9 @@ export const initialState = {
   app: null, // { name, version, configDir, logDir }
   builtInServer: { state: 'off' }, // { state: off|starting|running|failed, baseUrl?, note?, message? }
   sessions: { presenter: null, viewer: null }, // session state per pane (SessionState or null)
+  // The conference panes' own connections: the Host's backend (HostView.connection) and the
+  // Participant's room state (ParticipantPaneState), folded into the status bar's state too.
+  conference: { host: null, participant: null },
   error: null,
 };
 
@@ -53,6 +56,14 @@ export function applyBackendEvent(state, ev) {
         return { sessions: { ...state.sessions, [ev.type]: ev.event.state } };
       }
       return {};
+    case 'conference':
+      if (ev.kind === 'host' && ev.view && ev.view.connection) {
+        return { conference: { ...state.conference, host: ev.view.connection } };
+      }
+      if (ev.kind === 'participant' && ev.state) {
+        return { conference: { ...state.conference, participant: ev.state } };
+      }
+      return {};
     default:
       return {};
   }
@@ -60,4 +71,32 @@ export function applyBackendEvent(state, ev) {
 
 export function activeProfile(state) {
   return state.profiles.find((p) => p.id === state.activeProfileId) || state.profiles[0] || null;
+}
+
+// How each pane's own state counts in the status bar's one connection state.
+const HOST_CONNECTION = { connecting: 'connecting', connected: 'connected', reconnecting: 'reconnecting', failed: 'failed' };
+const PARTICIPANT_CONNECTION = {
+  connecting: 'connecting',
+  waiting: 'connected',
+  joining: 'connecting',
+  inConference: 'connected',
+  reconnecting: 'reconnecting',
+  leaving: 'connecting',
+  failed: 'failed',
+};
+const RANK = { idle: 0, connected: 1, connecting: 2, reconnecting: 3, failed: 4 };
+
+/**
+ * The status bar's connection state: the worst of the Presenter/Viewer sessions (folded by the
+ * backend into `state.connection`), the Host pane's backend connection and the Participant's
+ * room state, so hosting or waiting in a room never reads "Not connected".
+ */
+export function overallConnection(state) {
+  const c = state.conference || {};
+  const candidates = [
+    { state: state.connection || 'idle', detail: state.connectionDetail },
+    { state: HOST_CONNECTION[c.host] || 'idle', detail: null },
+    { state: PARTICIPANT_CONNECTION[c.participant] || 'idle', detail: null },
+  ];
+  return candidates.reduce((a, b) => ((RANK[b.state] ?? 0) > (RANK[a.state] ?? 0) ? b : a));
 }
