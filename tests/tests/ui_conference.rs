@@ -214,7 +214,10 @@ fn join(s: &Session, name: &str, camera: &str, mic: &str, backend: Option<&str>)
 /// The status bar's connection state (`data-state`) and its list of running sessions.
 fn status_bar(s: &Session) -> (String, String) {
     (
-        js_string(s, "document.getElementById('status-connection').dataset.state"),
+        js_string(
+            s,
+            "document.getElementById('status-connection').dataset.state",
+        ),
         js_string(s, "document.getElementById('status-sessions').textContent"),
     )
 }
