@@ -13,6 +13,7 @@
 pub mod conference;
 mod config;
 mod error;
+mod feedback;
 mod http;
 mod mixfeed;
 mod peer;

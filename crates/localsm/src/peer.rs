@@ -176,10 +176,15 @@ pub fn subscriber_media_engine(
     Ok(m)
 }
 
-/// Builds a peer connection bound to 127.0.0.1 only, with NACK/RTCP-report interceptors.
+/// Builds a peer connection bound to 127.0.0.1 only, with NACK/RTCP-report interceptors and
+/// PLI/FIR delivered to the application ([`crate::feedback`]).
 pub async fn build(mut media: MediaEngine) -> Result<Peer> {
     let registry = register_default_interceptors(Registry::new(), &mut media)
-        .map_err(|e| LocalSmError::WebRtc(e.to_string()))?;
+        .map_err(|e| LocalSmError::WebRtc(e.to_string()))?
+        .with(
+            rtc::interceptor::Slot::Custom(crate::feedback::SLOT),
+            crate::feedback::KeyframeFeedback::default(),
+        );
     let se = SettingEngineBuilder::new()
         .with_network_types(vec![rtc::ice::network_type::NetworkType::Udp4])
         .build();

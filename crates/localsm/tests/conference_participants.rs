@@ -325,3 +325,49 @@ async fn mix_minus_first_puts_the_whole_mix_minus_on_one_track() {
     );
     s.shutdown().await;
 }
+
+/// A participant's PLI on its composite section makes the mixer encode a key frame next, not at
+/// its periodic 2 s (30 frames at 15 fps) schedule: right after a periodic key frame, the PLI's
+/// key frame arrives within a few frames, three times in a row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_participants_pli_on_the_composite_brings_a_key_frame_next() {
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let mut host = ws_connect(&s.backend_ws_url_for("live/room1", true)).await;
+    ws_send(&mut host, create()).await;
+    let p = join(&s, "live/room1", "room1", "fay", PatternColor::Cyan, 440.0).await;
+    ws_send(&mut host, cmd("promote", "live/room1", "fay")).await;
+    let sink = || {
+        let g = p.composite.lock().unwrap();
+        let v = g.as_ref()?;
+        Some((v.frames.clone(), v.key_at.clone(), v.track.clone()))
+    };
+    eventually("the composite decodes", || {
+        p.composite
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|v| v.decoded.load(std::sync::atomic::Ordering::Relaxed) > 0)
+    })
+    .await;
+    let (frames, key_at, track) = sink().unwrap();
+    let keys = || key_at.lock().unwrap().clone();
+    for round in 0..3 {
+        // Wait for a fresh key frame (periodic or not), then ask for another at once.
+        let n = keys().len();
+        eventually("a key frame", || keys().len() > n).await;
+        let asked_at = frames.load(std::sync::atomic::Ordering::Relaxed);
+        let since_key = asked_at - *keys().last().unwrap();
+        send_pli(&track).await;
+        let n = keys().len();
+        eventually("the requested key frame", || keys().len() > n).await;
+        let got_at = keys()[n];
+        assert!(
+            got_at - asked_at <= 8 && since_key <= 4,
+            "round {round}: key frame {} frames after the PLI ({} after the previous key frame); \
+             the periodic one comes 30 frames apart",
+            got_at - asked_at,
+            since_key
+        );
+    }
+    s.shutdown().await;
+}

@@ -156,16 +156,56 @@ pub fn synth(
 pub struct VideoSink {
     pub latest: watch::Receiver<Option<Arc<VideoFrame>>>,
     pub decoded: Arc<AtomicU64>,
+    /// Frames received (distinct RTP timestamps), decodable or not.
+    pub frames: Arc<AtomicU64>,
+    /// For every key frame received: the value of `frames` when it arrived.
+    pub key_at: Arc<Mutex<Vec<u64>>>,
+    pub track: Arc<dyn TrackRemote>,
+}
+
+/// H.264 RTP payload that starts an IDR or SPS (single NAL, STAP-A, FU-A start).
+pub fn h264_key_start(p: &[u8]) -> bool {
+    let key = |t: u8| t == 5 || t == 7;
+    match p.first().map(|b| b & 0x1f) {
+        Some(24) => p.get(3).is_some_and(|b| key(b & 0x1f)),
+        Some(28) => p.get(1).is_some_and(|b| b & 0x80 != 0 && key(b & 0x1f)),
+        Some(t) => key(t),
+        None => false,
+    }
+}
+
+/// Sends the sender of `track` a PLI.
+pub async fn send_pli(track: &Arc<dyn TrackRemote>) {
+    let media_ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    let pli = PictureLossIndication {
+        sender_ssrc: 0,
+        media_ssrc,
+    };
+    track.write_rtcp(vec![Box::new(pli)]).await.unwrap();
 }
 
 pub fn decode_video(track: Arc<dyn TrackRemote>) -> VideoSink {
     let (tx, rx) = watch::channel(None);
     let decoded = Arc::new(AtomicU64::new(0));
     let d = decoded.clone();
+    let frames = Arc::new(AtomicU64::new(0));
+    let key_at: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let (fr, ka, sink_track) = (frames.clone(), key_at.clone(), track.clone());
     tokio::spawn(async move {
         let mut rcv = VideoReceiver::new(VideoCodec::H264).unwrap();
+        let mut last_ts = None;
+        let mut last_key_ts = None;
         while let Some(ev) = track.poll().await {
             if let TrackRemoteEvent::OnRtpPacket(p) = ev {
+                let ts = p.header.timestamp;
+                if last_ts != Some(ts) {
+                    last_ts = Some(ts);
+                    fr.fetch_add(1, Ordering::Relaxed);
+                }
+                if last_key_ts != Some(ts) && h264_key_start(&p.payload) {
+                    last_key_ts = Some(ts);
+                    ka.lock().unwrap().push(fr.load(Ordering::Relaxed));
+                }
                 rcv.push(p, Instant::now());
                 for out in rcv.poll(Instant::now()) {
                     match out {
@@ -189,6 +229,9 @@ pub fn decode_video(track: Arc<dyn TrackRemote>) -> VideoSink {
     VideoSink {
         latest: rx,
         decoded,
+        frames,
+        key_at,
+        track: sink_track,
     }
 }
 
