@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use red5_config::ProfileKind;
 use red5_media::devices::all_devices;
 use red5_media::source::synthetic_devices;
-use red5_media::ui::{UiFormat, UiFrameEncoder};
 use red5_session::subscriber::AudioOutput;
 use red5_session::{
     CompositionForm, CompositionInfo, ConferenceRoom, Host, HostConfig, HostEvent, Participant,
@@ -34,6 +33,7 @@ use tokio::sync::mpsc;
 use crate::commands::CommandError;
 use crate::events::EVENT_NAME;
 use crate::state::AppState;
+use crate::video::{FrameSender, Sent};
 
 /// Conference state held by the app for the Host and Participant panes.
 #[derive(Default)]
@@ -411,7 +411,8 @@ async fn start_watch(
         .ok_or_else(|| err("The preview has no video."))?;
     let stop = Arc::new(AtomicBool::new(false));
     let max_fps = request.max_fps.unwrap_or(15).clamp(1, 60);
-    if let Err(e) = spawn_canvas_pump(video, frames, max_fps, stop.clone(), |d| d.frame) {
+    let sender = state.sessions.video.attach_channel(frames);
+    if let Err(e) = spawn_canvas_pump(video, sender, max_fps, stop.clone(), |d| d.frame) {
         sub.stop().await;
         return Err(err(format!("The preview could not start: {e}")));
     }
@@ -453,17 +454,17 @@ fn spawn_watch_events<R: Runtime>(
     });
 }
 
-/// One thread per canvas: takes decoded frames, drops what exceeds `max_fps`, encodes JPEG and
-/// sends it over the channel. Ends when the frames end, the watch stops or the page is gone.
+/// One thread per canvas: takes decoded frames, drops what exceeds `max_fps` or what the page
+/// cannot take yet (the shared flow control of [`crate::video::FrameSender`]: at most two frames
+/// in flight, acked by the page), and sends the rest as JPEG. Ends when the frames end, the watch
+/// stops or the page is gone.
 pub(crate) fn spawn_canvas_pump<T: Send + 'static>(
     mut frames: mpsc::Receiver<T>,
-    channel: Channel<InvokeResponseBody>,
+    sender: Arc<FrameSender>,
     max_fps: u32,
     stop: Arc<AtomicBool>,
     to_frame: impl Fn(T) -> red5_media::VideoFrame + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut enc = UiFrameEncoder::new(UiFormat::Jpeg, 80)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let period = Duration::from_secs_f64(1.0 / f64::from(max_fps.max(1)));
     std::thread::Builder::new()
         .name("conference-canvas".into())
@@ -474,18 +475,12 @@ pub(crate) fn spawn_canvas_pump<T: Send + 'static>(
                     break;
                 }
                 let now = Instant::now();
-                if last.is_some_and(|t| now.duration_since(t) < period) {
+                if last.is_some_and(|t| now.duration_since(t) < period) || !sender.ready() {
                     continue;
                 }
                 last = Some(now);
-                let frame = to_frame(item);
-                match enc.encode(&frame) {
-                    Ok(bytes) => {
-                        if channel.send(InvokeResponseBody::Raw(bytes)).is_err() {
-                            break; // the page went away
-                        }
-                    }
-                    Err(e) => tracing::debug!("a preview frame was not encoded: {e}"),
+                if sender.send(&to_frame(item)) == Sent::Closed {
+                    break; // the page went away
                 }
             }
         })?;
@@ -598,13 +593,15 @@ pub async fn participant_join<R: Runtime>(
     })?;
     let canvas_stop = Arc::new(AtomicBool::new(false));
     if let Some(video) = engine.take_video_frames() {
-        spawn_canvas_pump(video, frames, 30, canvas_stop.clone(), |d| d.frame)
+        let sender = state.sessions.video.attach_channel(frames);
+        spawn_canvas_pump(video, sender, 30, canvas_stop.clone(), |d| d.frame)
             .map_err(|e| err(format!("The conference video cannot be shown: {e}")))?;
     }
     let generation = conf.next_generation();
     let engine = Arc::new(engine);
     if request.camera.as_deref().is_some_and(|c| !c.is_empty()) {
-        if let Err(e) = spawn_self_view(engine.clone(), self_view, canvas_stop.clone()) {
+        let sender = state.sessions.video.attach_channel(self_view);
+        if let Err(e) = spawn_self_view(engine.clone(), sender, canvas_stop.clone()) {
             // The conference works without the self view; say why it is missing.
             tracing::warn!("no self view: {e}");
         }
@@ -643,18 +640,16 @@ pub async fn participant_join<R: Runtime>(
 /// ends. The engine hands out each captured frame once, so a poll never repeats a frame.
 fn spawn_self_view(
     engine: Arc<Participant>,
-    channel: Channel<InvokeResponseBody>,
+    sender: Arc<FrameSender>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
-    let mut enc = UiFrameEncoder::new(UiFormat::Jpeg, 75)
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
     std::thread::Builder::new()
         .name("conference-self-view".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                if let Some(frame) = engine.preview() {
-                    if let Ok(bytes) = enc.encode(&frame) {
-                        if channel.send(InvokeResponseBody::Raw(bytes)).is_err() {
+                if sender.ready() {
+                    if let Some(frame) = engine.preview() {
+                        if sender.send(&frame) == Sent::Closed {
                             break;
                         }
                     }
@@ -1171,7 +1166,7 @@ fn spawn_host_events<R: Runtime>(
 mod tests {
     use super::*;
     use red5_localsm::{LocalServer, ServerConfig};
-    use red5_media::ui::parse_header;
+    use red5_media::ui::{parse_header, UiFormat};
     use red5_session::{Publisher, PublisherConfig, PublisherEvent};
 
     /// The app's state with a real built-in server on a free loopback port.
@@ -1215,6 +1210,7 @@ mod tests {
             guid: "live/room1_wr/alice".into(),
             max_fps: Some(5),
         };
+        let channel_id = channel.id();
         let (watch, _events) = start_watch(&state, &req, channel).await.unwrap();
         let first = Instant::now();
         let mut got = 0;
@@ -1223,11 +1219,14 @@ mod tests {
                 .await
                 .expect("a preview frame within 20 s")
                 .unwrap();
-            let (fmt, w, h) = parse_header(&frame).expect("a UI frame header");
+            // The shared frame path: 8-byte hand-over time, then the UI frame.
+            let (fmt, w, h) = parse_header(&frame[8..]).expect("a UI frame header");
             assert_eq!(fmt, UiFormat::Jpeg);
             assert!(w >= 160 && h >= 120, "{w}x{h}");
-            assert_eq!(&frame[16..18], &[0xFF, 0xD8], "JPEG data after the header");
+            assert_eq!(&frame[24..26], &[0xFF, 0xD8], "JPEG data after the header");
             got += 1;
+            // As the page does once it painted the frame (at most two are in flight).
+            state.sessions.video.ack_channel(channel_id, 1);
         }
         // Throttled to 5 fps: three frames cannot arrive faster than two periods apart.
         assert!(first.elapsed() >= Duration::from_millis(350));

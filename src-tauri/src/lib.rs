@@ -8,6 +8,7 @@ pub mod commands;
 pub mod conference;
 pub mod events;
 pub mod measure;
+pub mod rendering;
 pub mod server;
 pub mod sessions;
 pub mod state;
@@ -49,6 +50,7 @@ pub fn builder<R: tauri::Runtime>(
             sessions::list_devices,
             sessions::video_attach,
             sessions::video_ack,
+            sessions::video_ack_channel,
             sessions::presenter_preview,
             sessions::presenter_start,
             sessions::presenter_stop,

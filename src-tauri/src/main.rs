@@ -9,6 +9,8 @@ use red5_config::logging::{self, LogOptions};
 use red5_config::paths;
 
 fn main() -> ExitCode {
+    // Before any other thread exists (logging starts one): WebKit reads these when it starts.
+    let rendering = red5_desk::rendering::apply_defaults();
     let log_dir = match paths::log_dir() {
         Ok(d) => Some(d),
         Err(e) => {
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         config = %config_dir.display(),
         logs = %log_dir.as_deref().map(|d| d.display().to_string()).unwrap_or_default(),
+        rendering = %rendering,
         "starting Red5 Desk"
     );
     let mut state = red5_desk::AppState::open(config_dir, log_dir);

@@ -26,7 +26,8 @@ pub struct MeasureConfig {
     pub fps: u32,
     pub warmup_ms: u64,
     pub window_ms: u64,
-    /// `img` (<img> + decode(), the default) or `bitmap` (createImageBitmap).
+    /// `img` (<img> + decode() → canvas, the default), `bitmap` (createImageBitmap → canvas) or
+    /// `element` (the decoded <img> shown itself).
     pub decoder: String,
     #[serde(skip)]
     pub out: PathBuf,
@@ -205,7 +206,8 @@ pub async fn measure_finish<R: Runtime>(
     let report = serde_json::json!({
         "build": if cfg!(debug_assertions) { "debug (dev profile; dependencies at opt-level 2)" } else { "release" },
         "source": format!("synthetic pattern {}x{} @ {} fps", cfg.width, cfg.height, cfg.fps),
-        "path": format!("I420 → JPEG (libjpeg-turbo, q80) → tauri::ipc::Channel raw → {} → canvas 2D", if cfg.decoder == "bitmap" { "createImageBitmap" } else { "<img> blob: URL + decode()" }),
+        "path": format!("I420 → JPEG (libjpeg-turbo, q{}) → tauri::ipc::Channel raw → {}", std::env::var("RED5_DESK_VIDEO_JPEG_QUALITY").unwrap_or_else(|_| "80".into()), match cfg.decoder.as_str() { "bitmap" => "createImageBitmap → canvas 2D", "element" => "<img> blob: URL + decode(), the <img> itself shown", _ => "<img> blob: URL + decode() → canvas 2D" }),
+        "webkitEnv": crate::rendering::webkit_env(),
         "page": page,
         "rust": {
             "framesSent": counters.sent,

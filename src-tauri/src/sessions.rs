@@ -328,6 +328,12 @@ pub fn video_ack(state: tauri::State<'_, AppState>, sink: Sink, count: u32) {
     state.sessions.video.ack(sink, count);
 }
 
+/// The page painted `count` frames of a conference pane's channel (by the channel's id).
+#[tauri::command]
+pub fn video_ack_channel(state: tauri::State<'_, AppState>, channel: u32, count: u32) {
+    state.sessions.video.ack_channel(channel, count);
+}
+
 // ------------------------------------------------------------------------------------ preview
 
 /// Shows the chosen camera in the Presenter pane without publishing (on = false stops it).

@@ -7,12 +7,13 @@
 //! (whose header carries the capture time), so the page can measure the path's own latency.
 //!
 //! Flow control: at most [`MAX_IN_FLIGHT`] frames are on their way to a canvas; the page acks each
-//! painted frame (`video_ack`). A newer frame replaces one that cannot be sent yet, so a slow page
-//! drops frames instead of queueing seconds of video.
+//! painted frame (`video_ack`, or `video_ack_channel` for the conference panes' channels). A newer
+//! frame replaces one that cannot be sent yet, so a slow page drops frames instead of queueing
+//! seconds of video. Every pane's video goes through [`FrameSender`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use red5_media::ui::{UiFormat, UiFrameEncoder};
@@ -35,6 +36,15 @@ fn max_in_flight() -> u32 {
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const JPEG_QUALITY: i32 = 80;
 
+/// `RED5_DESK_VIDEO_JPEG_QUALITY` overrides [`JPEG_QUALITY`] (measurements only).
+fn jpeg_quality() -> i32 {
+    std::env::var("RED5_DESK_VIDEO_JPEG_QUALITY")
+        .ok()
+        .and_then(|v| v.parse::<i32>().ok())
+        .filter(|q| (10..=100).contains(q))
+        .unwrap_or(JPEG_QUALITY)
+}
+
 /// Which canvas a frame is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,7 +64,19 @@ pub struct SinkCounters {
     pub encode_us_total: u64,
 }
 
-struct Out {
+/// What became of a frame offered to a [`FrameSender`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    Sent,
+    /// Not sent: the page is behind (or the frame could not be prepared).
+    Dropped,
+    /// The page is gone (the channel is closed).
+    Closed,
+}
+
+/// One canvas's flow-controlled JPEG sender: the one frame path of every pane (Presenter,
+/// Viewer, Host previews, Participant composite and self view).
+pub struct FrameSender {
     channel: Channel<InvokeResponseBody>,
     max_in_flight: u32,
     in_flight: AtomicU32,
@@ -65,10 +87,12 @@ struct Out {
     encode_us: AtomicU64,
 }
 
-/// The canvases the page registered, by sink.
+/// The canvases the page registered: the fixed sinks, and the conference panes' channels by
+/// channel id (held weakly: the pane's pump owns its sender).
 #[derive(Default)]
 pub struct VideoOutputs {
-    outs: Mutex<HashMap<Sink, Arc<Out>>>,
+    outs: Mutex<HashMap<Sink, Arc<FrameSender>>>,
+    channels: Mutex<HashMap<u32, Weak<FrameSender>>>,
 }
 
 fn now_ms() -> f64 {
@@ -78,8 +102,110 @@ fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
+impl FrameSender {
+    pub fn new(channel: Channel<InvokeResponseBody>) -> Self {
+        Self {
+            channel,
+            max_in_flight: max_in_flight(),
+            in_flight: AtomicU32::new(0),
+            last_ack: Mutex::new(Instant::now()),
+            encoder: Mutex::new(None),
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            encode_us: AtomicU64::new(0),
+        }
+    }
+
+    /// The page painted `count` frames.
+    pub fn ack(&self, count: u32) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_sub(count))
+            });
+        *self.last_ack.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    pub fn counters(&self) -> SinkCounters {
+        SinkCounters {
+            sent: self.sent.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            encode_us_total: self.encode_us.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Whether a frame offered now would be sent (so a caller can skip preparing it).
+    pub fn ready(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) < self.max_in_flight || self.ack_overdue()
+    }
+
+    fn ack_overdue(&self) -> bool {
+        self.last_ack
+            .lock()
+            .map(|t| t.elapsed() > ACK_TIMEOUT)
+            .unwrap_or(true)
+    }
+
+    /// Sends one frame, or drops it when the page is behind. Runs on the producer's thread
+    /// (never on the async runtime).
+    pub fn send(&self, frame: &VideoFrame) -> Sent {
+        let handed_ms = now_ms();
+        if self.in_flight.load(Ordering::Acquire) >= self.max_in_flight {
+            if !self.ack_overdue() {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return Sent::Dropped;
+            }
+            // The page stopped acking (reload, hidden canvas): start over.
+            self.in_flight.store(0, Ordering::Release);
+        }
+        let started = Instant::now();
+        let bytes = {
+            let mut enc = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
+            if enc.is_none() {
+                match UiFrameEncoder::new(UiFormat::Jpeg, jpeg_quality()) {
+                    Ok(e) => *enc = Some(e),
+                    Err(e) => {
+                        tracing::warn!("the video preview cannot be shown: {e}");
+                        return Sent::Dropped;
+                    }
+                }
+            }
+            let Some(e) = enc.as_mut() else {
+                return Sent::Dropped;
+            };
+            match e.encode(frame) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!("a video frame could not be prepared for the window: {e}");
+                    return Sent::Dropped;
+                }
+            }
+        };
+        self.encode_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let mut msg = Vec::with_capacity(8 + bytes.len());
+        msg.extend_from_slice(&handed_ms.to_le_bytes());
+        msg.extend_from_slice(&bytes);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
+            // The ack timeout counts from the oldest frame still on its way.
+            *self.last_ack.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        match self.channel.send(InvokeResponseBody::Raw(msg)) {
+            Ok(()) => {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+                Sent::Sent
+            }
+            Err(e) => {
+                self.in_flight.fetch_sub(1, Ordering::AcqRel);
+                tracing::debug!("video frame not delivered to the window: {e}");
+                Sent::Closed
+            }
+        }
+    }
+}
+
 impl VideoOutputs {
-    fn get(&self, sink: Sink) -> Option<Arc<Out>> {
+    fn get(&self, sink: Sink) -> Option<Arc<FrameSender>> {
         self.outs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -89,107 +215,52 @@ impl VideoOutputs {
 
     /// The page (re)attached a canvas; a reattach resets the flow control.
     pub fn attach(&self, sink: Sink, channel: Channel<InvokeResponseBody>) {
-        let out = Arc::new(Out {
-            channel,
-            max_in_flight: max_in_flight(),
-            in_flight: AtomicU32::new(0),
-            last_ack: Mutex::new(Instant::now()),
-            encoder: Mutex::new(None),
-            sent: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            encode_us: AtomicU64::new(0),
-        });
         self.outs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(sink, out);
+            .insert(sink, Arc::new(FrameSender::new(channel)));
+    }
+
+    /// A sender for a conference pane's channel, acked by channel id ([`Self::ack_channel`]).
+    pub fn attach_channel(&self, channel: Channel<InvokeResponseBody>) -> Arc<FrameSender> {
+        let id = channel.id();
+        let sender = Arc::new(FrameSender::new(channel));
+        let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, w| w.strong_count() > 0);
+        map.insert(id, Arc::downgrade(&sender));
+        sender
     }
 
     /// The page painted `count` frames of `sink`.
     pub fn ack(&self, sink: Sink, count: u32) {
         if let Some(out) = self.get(sink) {
-            let _ = out
-                .in_flight
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    Some(n.saturating_sub(count))
-                });
-            *out.last_ack.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            out.ack(count);
+        }
+    }
+
+    /// The page painted `count` frames of the conference channel `id` (unknown ids are fine:
+    /// the pump may have ended).
+    pub fn ack_channel(&self, id: u32, count: u32) {
+        let sender = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade);
+        if let Some(s) = sender {
+            s.ack(count);
         }
     }
 
     pub fn counters(&self, sink: Sink) -> SinkCounters {
-        self.get(sink)
-            .map(|o| SinkCounters {
-                sent: o.sent.load(Ordering::Relaxed),
-                dropped: o.dropped.load(Ordering::Relaxed),
-                encode_us_total: o.encode_us.load(Ordering::Relaxed),
-            })
-            .unwrap_or_default()
+        self.get(sink).map(|o| o.counters()).unwrap_or_default()
     }
 
     /// Sends one frame to `sink`'s canvas, or drops it when the page is behind. Returns whether
-    /// it was sent. Runs on the producer's thread (never on the async runtime).
+    /// it was sent.
     pub fn deliver(&self, sink: Sink, frame: &VideoFrame) -> bool {
-        let Some(out) = self.get(sink) else {
-            return false;
-        };
-        let handed_ms = now_ms();
-        if out.in_flight.load(Ordering::Acquire) >= out.max_in_flight {
-            let stale = out
-                .last_ack
-                .lock()
-                .map(|t| t.elapsed() > ACK_TIMEOUT)
-                .unwrap_or(true);
-            if !stale {
-                out.dropped.fetch_add(1, Ordering::Relaxed);
-                return false;
-            }
-            // The page stopped acking (reload, hidden canvas): start over.
-            out.in_flight.store(0, Ordering::Release);
-        }
-        let started = Instant::now();
-        let bytes = {
-            let mut enc = out.encoder.lock().unwrap_or_else(|p| p.into_inner());
-            if enc.is_none() {
-                match UiFrameEncoder::new(UiFormat::Jpeg, JPEG_QUALITY) {
-                    Ok(e) => *enc = Some(e),
-                    Err(e) => {
-                        tracing::warn!("the video preview cannot be shown: {e}");
-                        return false;
-                    }
-                }
-            }
-            let Some(e) = enc.as_mut() else {
-                return false;
-            };
-            match e.encode(frame) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!("a video frame could not be prepared for the window: {e}");
-                    return false;
-                }
-            }
-        };
-        out.encode_us
-            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let mut msg = Vec::with_capacity(8 + bytes.len());
-        msg.extend_from_slice(&handed_ms.to_le_bytes());
-        msg.extend_from_slice(&bytes);
-        if out.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
-            // The ack timeout counts from the oldest frame still on its way.
-            *out.last_ack.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
-        }
-        match out.channel.send(InvokeResponseBody::Raw(msg)) {
-            Ok(()) => {
-                out.sent.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(e) => {
-                out.in_flight.fetch_sub(1, Ordering::AcqRel);
-                tracing::debug!("video frame not delivered to the window: {e}");
-                false
-            }
-        }
+        self.get(sink)
+            .is_some_and(|out| out.send(frame) == Sent::Sent)
     }
 }
 

@@ -9,9 +9,25 @@ const attached = new Map();
 // thread, drawImage. 'bitmap': createImageBitmap(Blob).
 let decoder = 'img';
 
-/** Chooses how JPEG frames are decoded (measurement mode compares both). */
+// 'element' (measurement only): the decoded <img> itself is shown in place of the canvas, no
+// drawImage copy.
+/** Chooses how JPEG frames are decoded and shown (measurement mode compares them). */
 export function setDecoder(d) {
-  decoder = d === 'bitmap' ? 'bitmap' : 'img';
+  decoder = d === 'bitmap' || d === 'element' ? d : 'img';
+}
+
+// Decodes without drawing and keeps the blob: URL alive while the element shows it.
+async function decodeToElement(bytes) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'image/jpeg' }));
+  const img = new Image();
+  img.src = url;
+  try {
+    await img.decode();
+  } catch (e) {
+    URL.revokeObjectURL(url);
+    throw e;
+  }
+  return { img, url };
 }
 
 async function decodeJpeg(bytes) {
@@ -53,6 +69,7 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
   const t = window.__TAURI__;
   let chain = Promise.resolve();
   const m = newStats();
+  let shown = null; // 'element' mode: the <img> on screen and its blob: URL
 
   const channel = new t.core.Channel();
   channel.onmessage = (msg) => {
@@ -71,6 +88,23 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       const h = dv.getUint16(PREFIX + 8, true);
       const capture = dv.getUint32(PREFIX + 12, true);
       if (format !== 0) return; // only JPEG is sent
+      if (decoder === 'element') {
+        const next = await decodeToElement(new Uint8Array(buf, PREFIX + HEADER));
+        next.img.className = canvas.className;
+        if (shown) {
+          shown.img.replaceWith(next.img);
+          URL.revokeObjectURL(shown.url);
+        } else {
+          canvas.after(next.img);
+          canvas.hidden = true;
+        }
+        shown = next;
+        const now = Date.now();
+        m.record(now, now - handed, (now % 2 ** 32) - capture, w, h);
+        canvas.dataset.frames = String(m.total);
+        if (onFrame) onFrame(w, h, m);
+        return;
+      }
       const pic = await decodeJpeg(new Uint8Array(buf, PREFIX + HEADER));
       // Paint at the size shown (never above the source): a smaller canvas is cheaper for the
       // software compositor than scaling a full-size one on every frame.

@@ -50,52 +50,62 @@ addRules('conference-common', [
 ]);
 
 /**
- * Draws the frames of a Rust `tauri::ipc::Channel` on a canvas. Each message is the red5-media UI
- * frame: a 16-byte header ("R5F1", format, 0, width u16, height u16, 0 0, time u32) then a JPEG.
- * Decoding is skipped while the previous frame is still decoding, so a slow webview shows the newest
- * frame instead of building a queue. Returns { channel, stop }.
+ * Draws the frames of a Rust `tauri::ipc::Channel` on a canvas: the same frame path as the
+ * Presenter and Viewer (src-tauri/src/video.rs `FrameSender`). Each message is an 8-byte
+ * hand-over time (f64 LE) then the red5-media UI frame: a 16-byte header ("R5F1", format, 0,
+ * width u16, height u16, 0 0, time u32) and a JPEG. Frames are painted in arrival order and each
+ * is acked (`video_ack_channel`), so Rust keeps at most two in flight and drops the rest: a slow
+ * webview shows the newest frames instead of building a queue. Returns { channel, stop }.
  */
 export function canvasSink(canvas, { onFirstFrame } = {}) {
   const { Channel } = window.__TAURI__.core;
   const channel = new Channel();
-  const ctx = canvas.getContext('2d');
-  let busy = false;
+  const ctx = canvas.getContext('2d', { alpha: false });
   let stopped = false;
   let frames = 0;
-  channel.onmessage = async (msg) => {
-    if (stopped || busy) return;
-    const buf = msg instanceof ArrayBuffer ? msg : msg && msg.buffer instanceof ArrayBuffer ? msg.buffer : null;
-    if (!buf || buf.byteLength <= 16) return;
-    const head = new DataView(buf, 0, 16);
-    if (head.getUint32(0, false) !== 0x52354631 || head.getUint8(4) !== 0) return; // "R5F1", JPEG
-    const width = head.getUint16(6, true);
-    const height = head.getUint16(8, true);
-    busy = true;
+  let chain = Promise.resolve();
+  const PREFIX = 8;
+  async function paint(msg) {
     try {
-      const bitmap = await createImageBitmap(new Blob([new Uint8Array(buf, 16)], { type: 'image/jpeg' }));
-      if (!stopped) {
-        if (canvas.width !== width || canvas.height !== height) {
-          canvas.width = width;
-          canvas.height = height;
-        }
-        ctx.drawImage(bitmap, 0, 0, width, height);
-        frames += 1;
-        canvas.dataset.frames = String(frames);
-        canvas.dataset.size = `${width}x${height}`;
-        if (frames === 1 && onFirstFrame) onFirstFrame(width, height);
+      const buf = msg instanceof ArrayBuffer ? msg : msg && msg.buffer instanceof ArrayBuffer ? msg.buffer : null;
+      if (stopped || !buf || buf.byteLength <= PREFIX + 16) return;
+      const head = new DataView(buf, PREFIX, 16);
+      if (head.getUint32(0, false) !== 0x52354631 || head.getUint8(4) !== 0) return; // "R5F1", JPEG
+      const width = head.getUint16(6, true);
+      const height = head.getUint16(8, true);
+      // <img>.decode() decodes off the main thread in WebKitGTK (measured faster than
+      // createImageBitmap; src-tauri/README.md "Video into the UI").
+      const url = URL.createObjectURL(new Blob([new Uint8Array(buf, PREFIX + 16)], { type: 'image/jpeg' }));
+      const img = new Image();
+      try {
+        img.src = url;
+        await img.decode();
+      } finally {
+        URL.revokeObjectURL(url);
       }
-      bitmap.close();
+      if (stopped) return;
+      if (canvas.width !== width || canvas.height !== height) {
+        canvas.width = width;
+        canvas.height = height;
+      }
+      ctx.drawImage(img, 0, 0, width, height);
+      frames += 1;
+      canvas.dataset.frames = String(frames);
+      canvas.dataset.size = `${width}x${height}`;
+      if (frames === 1 && onFirstFrame) onFirstFrame(width, height);
     } catch (e) {
       console.warn('conference pane: a video frame could not be decoded', e);
     } finally {
-      busy = false;
+      invoke('video_ack_channel', { channel: channel.id, count: 1 }).catch(() => {});
     }
+  }
+  channel.onmessage = (msg) => {
+    chain = chain.then(() => paint(msg));
   };
   return {
     channel,
     stop() {
       stopped = true;
-      channel.onmessage = () => {};
     },
   };
 }
