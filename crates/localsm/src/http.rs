@@ -205,6 +205,7 @@ impl ServerHandle {
             t.abort();
         }
         self.app.mixers.shutdown();
+        self.app.conf.close_sockets();
         self.app.shared.registry.unpublish_all();
         if let Ok(mut m) = self.app.http_sessions.lock() {
             for (_, tx) in m.drain() {

@@ -145,3 +145,32 @@ async fn backend_ws_sees_sfu_publishes_and_provisions_share_one_store() {
     assert_eq!(r.status, 200);
     s.shutdown().await;
 }
+
+/// `shutdown()` closes the conference backend sockets and the session sockets, so a host, a
+/// watcher and an SDK client all see the server go away (not a silent socket for 60 s).
+#[tokio::test]
+async fn shutdown_closes_backend_and_session_sockets() {
+    let s = LocalServer::start(ServerConfig::default()).await.unwrap();
+    let mut host = ws_connect(&s.backend_ws_url_for("live/room1", true)).await;
+    let mut watcher = ws_connect(&s.backend_ws_url_for("live/room1_wr", false)).await;
+    let mut sdk = ws_connect(&format!(
+        "{}/streammanager/?id=viewer&host=127.0.0.1&app=live",
+        s.ws_url()
+    ))
+    .await;
+    assert_eq!(
+        ws_next(&mut sdk).await.unwrap()["data"]["code"],
+        "NetConnection.Connect.Success"
+    );
+    s.shutdown().await;
+    // ws_next's own 20 s limit is only a hang guard: each socket must end (close or EOF).
+    for (who, ws) in [
+        ("host", &mut host),
+        ("watcher", &mut watcher),
+        ("sdk", &mut sdk),
+    ] {
+        while let Some(v) = ws_next(ws).await {
+            assert_ne!(v["type"], "error", "{who}: {v}");
+        }
+    }
+}

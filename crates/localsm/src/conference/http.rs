@@ -60,6 +60,8 @@ struct Inner {
     cfg: ConferenceConfig,
     core: Mutex<Core>,
     events: broadcast::Sender<ConferenceEvent>,
+    /// true once the server shuts down: every backend socket closes.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Shared conference state: clone freely.
@@ -77,7 +79,14 @@ impl ConferenceState {
             }),
             cfg,
             events,
+            closing: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Closes every backend WebSocket (now and any still being opened): the server is going
+    /// away, and hosts/watchers must see it rather than a silent socket.
+    pub fn close_sockets(&self) {
+        self.0.closing.send_replace(true);
     }
 
     /// Composition/conference/Brew events for the mixer wiring.
@@ -377,7 +386,18 @@ async fn run_socket(st: ConferenceState, q: ConnectQuery, socket: WebSocket) {
         }
         let _ = sink.close().await;
     });
-    while let Some(frame) = stream.next().await {
+    let mut closing = st.0.closing.subscribe();
+    loop {
+        if *closing.borrow_and_update() {
+            break;
+        }
+        let frame = tokio::select! {
+            f = stream.next() => match f {
+                Some(f) => f,
+                None => break,
+            },
+            _ = closing.changed() => continue,
+        };
         match frame {
             Ok(Message::Text(t)) => {
                 let mut core = st.core();
