@@ -610,10 +610,11 @@ pub fn http_error(kind: Kind, req: Request, status: u16, body: &str) -> Error {
     if crate::error::says_proxy_disabled(body) {
         return Error::ProxyDisabled;
     }
-    let server_message = crate::rest::error_message(body);
     let meaning = whip::status_message(kind, req, status)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("unexpected status {status}"));
+    // Red5 often sends the very text its status means; saying it twice reads like a bug.
+    let server_message = crate::rest::error_message(body).filter(|s| !same_text(s, &meaning));
     if whip::is_invalid_name(req, status) {
         let mut m = meaning;
         if let Some(s) = &server_message {
@@ -626,5 +627,56 @@ pub fn http_error(kind: Kind, req: Request, status: u16, body: &str) -> Error {
         status,
         meaning,
         server_message,
+    }
+}
+
+/// Equal but for case, surrounding blanks and a final full stop.
+fn same_text(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.trim().trim_end_matches('.').trim().to_lowercase();
+    norm(a) == norm(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_text_equal_to_the_meaning_is_not_repeated() {
+        let e = http_error(
+            Kind::Whep,
+            Request::Post,
+            409,
+            "Stream is not available to playback.",
+        );
+        assert_eq!(
+            e,
+            Error::InvalidName("Stream is not available to playback.".into())
+        );
+        assert_eq!(e.to_string(), "Stream is not available to playback.");
+        // Same text, other case and no full stop: still not repeated.
+        let e = http_error(
+            Kind::Whep,
+            Request::Post,
+            409,
+            r#"{"error":"stream is not available to playback"}"#,
+        );
+        assert_eq!(e.to_string(), "Stream is not available to playback.");
+        // A different server text is kept.
+        let e = http_error(Kind::Whep, Request::Post, 409, "stream1 is not live");
+        assert_eq!(
+            e.to_string(),
+            "Stream is not available to playback. (stream1 is not live)"
+        );
+    }
+
+    #[test]
+    fn http_errors_drop_a_server_text_equal_to_the_meaning() {
+        let e = http_error(Kind::Whip, Request::Post, 412, "Invalid request body.");
+        assert_eq!(
+            e.to_string(),
+            "publishing (WHIP offer) failed: Invalid request body. (HTTP 412)"
+        );
+        let e = http_error(Kind::Whip, Request::Post, 412, "body was empty");
+        assert!(e.to_string().ends_with("(HTTP 412): body was empty"), "{e}");
     }
 }
