@@ -395,6 +395,19 @@ impl Desktop {
 
 /// Saves a screenshot as `<artifacts>/<test>/<name>.png` and returns the path.
 pub fn save_screenshot(session: &Session, test: &str, name: &str) -> Result<PathBuf> {
+    // WebKitWebDriver's snapshot waits for a rendering update. Without a GPU the app paints
+    // without accelerated compositing (src-tauri/src/rendering.rs), where an idle page makes
+    // none and the screenshot never returns; an invisible 1-pixel change each animation frame
+    // keeps one coming (the window itself paints either way).
+    session.execute(
+        "if (!window.__red5Repaint) { window.__red5Repaint = true; \
+           const d = document.createElement('div'); \
+           d.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;opacity:0.01;pointer-events:none'; \
+           d.setAttribute('aria-hidden', 'true'); document.body.append(d); let n = 0; \
+           const f = () => { d.style.background = n++ % 2 ? '#000' : '#111'; requestAnimationFrame(f); }; f(); } \
+         return true;",
+        vec![],
+    )?;
     let png = session.screenshot()?;
     let dir = artifacts_dir(test);
     std::fs::create_dir_all(&dir).map_err(|e| HarnessError::Io("creating the artifacts dir", e))?;
