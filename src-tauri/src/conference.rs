@@ -20,9 +20,9 @@ use red5_media::devices::all_devices;
 use red5_media::source::synthetic_devices;
 use red5_session::subscriber::AudioOutput;
 use red5_session::{
-    CompositionForm, CompositionInfo, ConferenceRoom, Host, HostConfig, HostEvent, Participant,
-    ParticipantConfig, ParticipantEvent, ParticipantState, PublisherEvent, StatsSnapshot,
-    Subscriber, SubscriberConfig, SubscriberEvent,
+    CompositionForm, CompositionInfo, ConferenceRoom, Host, HostConfig, HostEvent, JoinRoute,
+    Participant, ParticipantConfig, ParticipantEvent, ParticipantState, PublisherEvent,
+    StatsSnapshot, Subscriber, SubscriberConfig, SubscriberEvent,
 };
 use red5_signal::Secret;
 use serde::{Deserialize, Serialize};
@@ -584,6 +584,9 @@ pub async fn participant_join<R: Runtime>(
     }
     cfg.ice_servers = ice;
     cfg.access_token = sm1_token(&state);
+    // The join route follows the server kind, not the waiting-room transport: an SM1 profile
+    // publishing over WHIP still joins through SM1's lookup and provision.
+    cfg.join_route = JoinRoute::for_profile(state.store().active());
     let (engine, events) = Participant::start(cfg).await.map_err(|e| {
         err(format!(
             "Could not join {}: {}",
