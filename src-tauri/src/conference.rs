@@ -1222,11 +1222,16 @@ mod tests {
                 .await
                 .expect("a preview frame within 20 s")
                 .unwrap();
-            // The shared frame path: 8-byte hand-over time, then the UI frame.
-            let (fmt, w, h) = parse_header(&frame[8..]).expect("a UI frame header");
+            // The shared frame path: the 16-byte prefix, then the UI frame.
+            let (fmt, w, h) =
+                parse_header(&frame[crate::video::PREFIX_LEN..]).expect("a UI frame header");
             assert_eq!(fmt, UiFormat::Jpeg);
             assert!(w >= 160 && h >= 120, "{w}x{h}");
-            assert_eq!(&frame[24..26], &[0xFF, 0xD8], "JPEG data after the header");
+            assert_eq!(
+                &frame[crate::video::PREFIX_LEN + 16..crate::video::PREFIX_LEN + 18],
+                &[0xFF, 0xD8],
+                "JPEG data after the header"
+            );
             got += 1;
             // As the page does once it painted the frame (at most two are in flight).
             state.sessions.video.ack_channel(channel_id, 1);

@@ -51,6 +51,8 @@ pub fn builder<R: tauri::Runtime>(
             sessions::video_attach,
             sessions::video_ack,
             sessions::video_ack_channel,
+            sessions::video_view_size,
+            sessions::video_view_size_channel,
             sessions::presenter_preview,
             sessions::presenter_start,
             sessions::presenter_stop,

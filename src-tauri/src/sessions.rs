@@ -328,6 +328,26 @@ pub fn video_ack(state: tauri::State<'_, AppState>, sink: Sink, count: u32) {
     state.sessions.video.ack(sink, count);
 }
 
+/// `sink`'s canvas is shown at `width`×`height` device pixels: frames are sent at most that big.
+#[tauri::command]
+pub fn video_view_size(state: tauri::State<'_, AppState>, sink: Sink, width: u32, height: u32) {
+    state.sessions.video.set_view(sink, width, height);
+}
+
+/// A conference pane's canvas (by its channel's id) is shown at `width`×`height` device pixels.
+#[tauri::command]
+pub fn video_view_size_channel(
+    state: tauri::State<'_, AppState>,
+    channel: u32,
+    width: u32,
+    height: u32,
+) {
+    state
+        .sessions
+        .video
+        .set_view_channel(channel, width, height);
+}
+
 /// The page painted `count` frames of a conference pane's channel (by the channel's id).
 #[tauri::command]
 pub fn video_ack_channel(state: tauri::State<'_, AppState>, channel: u32, count: u32) {

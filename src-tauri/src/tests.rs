@@ -503,10 +503,13 @@ fn publish_subscribe_metadata_video_and_export_through_commands() {
     }
     let got = frames.lock().unwrap().clone();
     let f = &got[0];
-    assert_eq!(&f[8..12], b"R5F1");
-    let (fmt, w, hh) = red5_media::ui::parse_header(&f[8..]).unwrap();
+    let p = crate::video::PREFIX_LEN;
+    assert_eq!(&f[p..p + 4], b"R5F1");
+    let (fmt, w, hh) = red5_media::ui::parse_header(&f[p..]).unwrap();
     assert_eq!((fmt, w, hh), (red5_media::ui::UiFormat::Jpeg, 320, 180));
-    assert_eq!(&f[24..26], &[0xFF, 0xD8], "JPEG start of image");
+    // No canvas size reported: sent at the stream's size, which the prefix also carries.
+    assert_eq!(&f[8..12], &[64, 1, 180, 0], "source 320x180 in the prefix");
+    assert_eq!(&f[p + 16..p + 18], &[0xFF, 0xD8], "JPEG start of image");
     // Without acks most frames are dropped (30 fps in, 2 per ack timeout out).
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -2,9 +2,16 @@
 //! `tauri::ipc::Channel` as raw bytes → an `<img>` decoded off the main thread → a canvas.
 //!
 //! JPEG was chosen by measurement in the real window (README: "Video into the UI"): it is the
-//! cheapest to move through the IPC and to paint. Each message is
-//! `[f64 LE: wall-clock ms when the frame was handed to the UI path] + UiFrameEncoder bytes`
-//! (whose header carries the capture time), so the page can measure the path's own latency.
+//! cheapest to move through the IPC and to paint. Each message is a [`PREFIX_LEN`]-byte prefix
+//! `[f64 LE: wall-clock ms when the frame was handed to the UI path][u16 LE source width]
+//! [u16 LE source height][4 bytes 0]` + UiFrameEncoder bytes (whose header carries the capture
+//! time and the size of the JPEG), so the page can measure the path's own latency and still
+//! knows the stream's real size when the picture was scaled down.
+//!
+//! Size: the page reports each canvas's on-screen size in device pixels (`video_view_size`,
+//! `video_view_size_channel`, on start and on every resize); frames larger than that are scaled
+//! down (aspect kept, never up, red5-mixer's I420 scaler) before the JPEG encode. Encoding,
+//! moving and decoding a 720p JPEG for a 620×350 canvas was most of the path's CPU.
 //!
 //! Flow control: at most [`MAX_IN_FLIGHT`] frames are on their way to a canvas; the page acks each
 //! painted frame (`video_ack`, or `video_ack_channel` for the conference panes' channels). A newer
@@ -18,8 +25,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use red5_media::ui::{UiFormat, UiFrameEncoder};
 use red5_media::VideoFrame;
+use red5_mixer::scale::FrameScaler;
+use red5_mixer::Rect;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody};
+
+/// Bytes before the red5-media UI frame in each message (see the module docs).
+pub const PREFIX_LEN: usize = 16;
 
 /// Frames sent but not yet painted, per canvas.
 pub const MAX_IN_FLIGHT: u32 = 2;
@@ -74,6 +86,85 @@ pub enum Sent {
     Closed,
 }
 
+/// The size a frame is sent at for a canvas shown at `view` device pixels: the largest even
+/// size that fits in `view` with the frame's aspect, never larger than the frame. `None` (or a
+/// zero side) means the canvas size is not known: the frame's own size.
+pub fn fit_to_view(src_w: u32, src_h: u32, view: Option<(u32, u32)>) -> (u32, u32) {
+    let Some((vw, vh)) = view.filter(|&(w, h)| w > 0 && h > 0) else {
+        return (src_w, src_h);
+    };
+    if src_w == 0 || src_h == 0 || (vw >= src_w && vh >= src_h) {
+        return (src_w, src_h);
+    }
+    // The smaller of the two ratios, in integers: w = src_w * min(vw/src_w, vh/src_h).
+    let (w, h) = if u64::from(vw) * u64::from(src_h) <= u64::from(vh) * u64::from(src_w) {
+        (
+            vw,
+            (u64::from(src_h) * u64::from(vw) / u64::from(src_w)) as u32,
+        )
+    } else {
+        (
+            (u64::from(src_w) * u64::from(vh) / u64::from(src_h)) as u32,
+            vh,
+        )
+    };
+    // I420 needs even sides; 2×2 is the smallest picture.
+    let even = |v: u32| (v & !1).max(2);
+    let (w, h) = (even(w), even(h));
+    if w >= src_w || h >= src_h {
+        (src_w, src_h)
+    } else {
+        (w, h)
+    }
+}
+
+/// A canvas size packed in one atomic: width << 32 | height; 0 = not known.
+fn pack(w: u32, h: u32) -> u64 {
+    (u64::from(w) << 32) | u64::from(h)
+}
+
+fn unpack(v: u64) -> Option<(u32, u32)> {
+    let (w, h) = ((v >> 32) as u32, v as u32);
+    (w > 0 && h > 0).then_some((w, h))
+}
+
+/// The JPEG encoder and the scaler with its output frame, reused frame after frame.
+#[derive(Default)]
+struct Prep {
+    encoder: Option<UiFrameEncoder>,
+    scaler: Option<FrameScaler>,
+    scaled: Option<VideoFrame>,
+}
+
+/// `frame`, or a copy scaled down into `scaled` to fit `view` (`scaler` is rebuilt when the
+/// sizes change).
+fn fit_frame<'a>(
+    scaler: &mut Option<FrameScaler>,
+    scaled: &'a mut Option<VideoFrame>,
+    frame: &'a VideoFrame,
+    view: Option<(u32, u32)>,
+) -> &'a VideoFrame {
+    // The scaler works on even-sized pictures: an odd last row/column is left out.
+    let (sw, sh) = (frame.width & !1, frame.height & !1);
+    let (w, h) = fit_to_view(sw, sh, view);
+    if (w, h) == (sw, sh) || sw < 2 || sh < 2 {
+        return frame;
+    }
+    if !scaler.as_ref().is_some_and(|s| s.fits(sw, sh, w, h)) {
+        *scaler = Some(FrameScaler::new(sw, sh, w, h));
+    }
+    if scaled.as_ref().map(|f| (f.width, f.height)) != Some((w, h)) {
+        *scaled = Some(VideoFrame::new(w, h));
+    }
+    let (Some(sc), Some(out)) = (scaler.as_mut(), scaled.as_mut()) else {
+        return frame;
+    };
+    sc.scale_into(frame, Rect::new(0, 0, sw, sh), out, Rect::new(0, 0, w, h));
+    out.timestamp = frame.timestamp;
+    out.capture_time_us = frame.capture_time_us;
+    out
+}
+
 /// One canvas's flow-controlled JPEG sender: the one frame path of every pane (Presenter,
 /// Viewer, Host previews, Participant composite and self view).
 pub struct FrameSender {
@@ -81,7 +172,9 @@ pub struct FrameSender {
     max_in_flight: u32,
     in_flight: AtomicU32,
     last_ack: Mutex<Instant>,
-    encoder: Mutex<Option<UiFrameEncoder>>,
+    /// The canvas's on-screen size in device pixels ([`pack`]ed; 0 = not known).
+    view: AtomicU64,
+    prep: Mutex<Prep>,
     sent: AtomicU64,
     dropped: AtomicU64,
     encode_us: AtomicU64,
@@ -93,7 +186,15 @@ pub struct FrameSender {
 pub struct VideoOutputs {
     outs: Mutex<HashMap<Sink, Arc<FrameSender>>>,
     channels: Mutex<HashMap<u32, Weak<FrameSender>>>,
+    /// The canvas sizes the page reported, kept across re-attaches of a sink.
+    sink_views: Mutex<HashMap<Sink, (u32, u32)>>,
+    /// Sizes reported for a channel before the backend made its sender (the page observes the
+    /// canvas before the start command arrives); taken by [`VideoOutputs::attach_channel`].
+    pending_channel_views: Mutex<HashMap<u32, (u32, u32)>>,
 }
+
+/// Pending channel sizes kept at most (channels whose start never came are forgotten).
+const MAX_PENDING_VIEWS: usize = 64;
 
 fn now_ms() -> f64 {
     SystemTime::now()
@@ -109,11 +210,25 @@ impl FrameSender {
             max_in_flight: max_in_flight(),
             in_flight: AtomicU32::new(0),
             last_ack: Mutex::new(Instant::now()),
-            encoder: Mutex::new(None),
+            view: AtomicU64::new(0),
+            prep: Mutex::new(Prep::default()),
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             encode_us: AtomicU64::new(0),
         }
+    }
+
+    /// The canvas is shown at `width`×`height` device pixels; frames are sent at most that big.
+    /// A zero side (a hidden canvas) keeps the last size shown.
+    pub fn set_view(&self, width: u32, height: u32) {
+        if width > 0 && height > 0 {
+            self.view.store(pack(width, height), Ordering::Relaxed);
+        }
+    }
+
+    /// The canvas size frames are fitted to, if the page reported one.
+    pub fn view(&self) -> Option<(u32, u32)> {
+        unpack(self.view.load(Ordering::Relaxed))
     }
 
     /// The page painted `count` frames.
@@ -159,21 +274,28 @@ impl FrameSender {
             self.in_flight.store(0, Ordering::Release);
         }
         let started = Instant::now();
+        let view = self.view();
         let bytes = {
-            let mut enc = self.encoder.lock().unwrap_or_else(|p| p.into_inner());
-            if enc.is_none() {
+            let mut prep = self.prep.lock().unwrap_or_else(|p| p.into_inner());
+            let prep = &mut *prep;
+            if prep.encoder.is_none() {
                 match UiFrameEncoder::new(UiFormat::Jpeg, jpeg_quality()) {
-                    Ok(e) => *enc = Some(e),
+                    Ok(e) => prep.encoder = Some(e),
                     Err(e) => {
                         tracing::warn!("the video preview cannot be shown: {e}");
                         return Sent::Dropped;
                     }
                 }
             }
-            let Some(e) = enc.as_mut() else {
+            let Prep {
+                encoder,
+                scaler,
+                scaled,
+            } = prep;
+            let Some(e) = encoder.as_mut() else {
                 return Sent::Dropped;
             };
-            match e.encode(frame) {
+            match e.encode(fit_frame(scaler, scaled, frame, view)) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!("a video frame could not be prepared for the window: {e}");
@@ -183,8 +305,12 @@ impl FrameSender {
         };
         self.encode_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        let mut msg = Vec::with_capacity(8 + bytes.len());
+        let mut msg = Vec::with_capacity(PREFIX_LEN + bytes.len());
         msg.extend_from_slice(&handed_ms.to_le_bytes());
+        // The stream's own size (the JPEG may be smaller); larger than u16 is not sent anyway.
+        msg.extend_from_slice(&(frame.width.min(0xFFFF) as u16).to_le_bytes());
+        msg.extend_from_slice(&(frame.height.min(0xFFFF) as u16).to_le_bytes());
+        msg.extend_from_slice(&[0; 4]);
         msg.extend_from_slice(&bytes);
         if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
             // The ack timeout counts from the oldest frame still on its way.
@@ -215,16 +341,74 @@ impl VideoOutputs {
 
     /// The page (re)attached a canvas; a reattach resets the flow control.
     pub fn attach(&self, sink: Sink, channel: Channel<InvokeResponseBody>) {
+        let sender = FrameSender::new(channel);
+        let view = self
+            .sink_views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sink)
+            .copied();
+        if let Some((w, h)) = view {
+            sender.set_view(w, h);
+        }
         self.outs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(sink, Arc::new(FrameSender::new(channel)));
+            .insert(sink, Arc::new(sender));
+    }
+
+    /// `sink`'s canvas is shown at `width`×`height` device pixels (0×0: hidden, keep the last).
+    pub fn set_view(&self, sink: Sink, width: u32, height: u32) {
+        if width == 0 || height == 0 {
+            return;
+        }
+        self.sink_views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sink, (width, height));
+        if let Some(out) = self.get(sink) {
+            out.set_view(width, height);
+        }
+    }
+
+    /// The conference channel `id`'s canvas is shown at `width`×`height` device pixels.
+    pub fn set_view_channel(&self, id: u32, width: u32, height: u32) {
+        if width == 0 || height == 0 {
+            return;
+        }
+        let live = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade);
+        match live {
+            Some(s) => s.set_view(width, height),
+            None => {
+                let mut pending = self
+                    .pending_channel_views
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if pending.len() >= MAX_PENDING_VIEWS && !pending.contains_key(&id) {
+                    pending.clear();
+                }
+                pending.insert(id, (width, height));
+            }
+        }
     }
 
     /// A sender for a conference pane's channel, acked by channel id ([`Self::ack_channel`]).
     pub fn attach_channel(&self, channel: Channel<InvokeResponseBody>) -> Arc<FrameSender> {
         let id = channel.id();
         let sender = Arc::new(FrameSender::new(channel));
+        let view = self
+            .pending_channel_views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some((w, h)) = view {
+            sender.set_view(w, h);
+        }
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, w| w.strong_count() > 0);
         map.insert(id, Arc::downgrade(&sender));
@@ -322,5 +506,127 @@ impl Pump {
 impl Drop for Pump {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use red5_media::convert::Converter;
+    use red5_media::synthetic::{detect_color, read_stamp, PatternColor, TestPattern};
+    use red5_media::ui::{parse_header, UI_HEADER_LEN};
+
+    #[test]
+    fn fit_keeps_the_aspect_and_never_scales_up() {
+        // Unknown or hidden canvas: the frame's own size.
+        assert_eq!(fit_to_view(1280, 720, None), (1280, 720));
+        assert_eq!(fit_to_view(1280, 720, Some((0, 0))), (1280, 720));
+        // A 620×350 stage: width-bound is 622.2×350 → height-bound wins at 620 wide.
+        assert_eq!(fit_to_view(1280, 720, Some((620, 350))), (620, 348));
+        assert_eq!(fit_to_view(1920, 1080, Some((1240, 700))), (1240, 696));
+        // Height-bound (a tall box), and odd results rounded down to even.
+        assert_eq!(fit_to_view(1280, 720, Some((1000, 301))), (534, 300));
+        // A bigger canvas (or HiDPI) never enlarges the frame.
+        assert_eq!(fit_to_view(640, 360, Some((1280, 720))), (640, 360));
+        assert_eq!(fit_to_view(640, 360, Some((700, 360))), (640, 360));
+        // Tiny canvases still get a valid I420 size.
+        assert_eq!(fit_to_view(1280, 720, Some((1, 1))), (2, 2));
+    }
+
+    /// A channel that records what the page would receive.
+    fn recording_sender() -> (FrameSender, Arc<Mutex<Vec<Vec<u8>>>>) {
+        let got: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let g = got.clone();
+        let channel = Channel::new(move |body| {
+            if let InvokeResponseBody::Raw(b) = body {
+                g.lock().unwrap().push(b);
+            }
+            Ok(())
+        });
+        (FrameSender::new(channel), got)
+    }
+
+    fn source_size(msg: &[u8]) -> (u16, u16) {
+        (
+            u16::from_le_bytes([msg[8], msg[9]]),
+            u16::from_le_bytes([msg[10], msg[11]]),
+        )
+    }
+
+    #[test]
+    fn frames_are_sent_at_the_canvas_size_with_the_source_size_and_pattern_kept() {
+        let (sender, got) = recording_sender();
+        let pattern = TestPattern::new(1280, 720, PatternColor::Green);
+        let mut frame = pattern.render(41, 1_700_000_123_456_000);
+        // The pattern stamps the time in pixels; sources set the frame's field.
+        frame.capture_time_us = 1_700_000_123_456_000;
+
+        // Before the page reports a size: the full frame.
+        assert_eq!(sender.send(&frame), Sent::Sent);
+        sender.ack(1);
+        // The stage in a 1200-wide window, device pixels.
+        sender.set_view(620, 350);
+        assert_eq!(sender.send(&frame), Sent::Sent);
+        sender.ack(1);
+        // Hidden (0×0) keeps the last size; a HiDPI canvas bigger than the frame gets it whole.
+        sender.set_view(0, 0);
+        assert_eq!(sender.send(&frame), Sent::Sent);
+        sender.ack(1);
+        sender.set_view(2560, 1440);
+        assert_eq!(sender.send(&frame), Sent::Sent);
+
+        let got = got.lock().unwrap();
+        let sizes: Vec<_> = got
+            .iter()
+            .map(|m| {
+                let (_, w, h) = parse_header(&m[PREFIX_LEN..]).unwrap();
+                (w, h)
+            })
+            .collect();
+        assert_eq!(sizes, [(1280, 720), (620, 348), (620, 348), (1280, 720)]);
+        for m in got.iter() {
+            assert_eq!(source_size(m), (1280, 720), "the stream's own size");
+            // The capture time (low 32 bits of ms) survives scaling: the page's latency figure.
+            let capture =
+                u32::from_le_bytes(m[PREFIX_LEN + 12..PREFIX_LEN + 16].try_into().unwrap());
+            assert_eq!(capture, (1_700_000_123_456u64 % (1 << 32)) as u32);
+        }
+        // The scaled JPEG still shows the pattern: its colour and the pixel stamp read back.
+        let small = Converter::new()
+            .mjpeg_to_i420(&got[1][PREFIX_LEN + UI_HEADER_LEN..])
+            .unwrap();
+        assert_eq!((small.width, small.height), (620, 348));
+        assert_eq!(detect_color(&small), Some(PatternColor::Green));
+        assert_eq!(read_stamp(&small).map(|s| s.frame_number), Some(41));
+    }
+
+    #[test]
+    fn view_sizes_reported_before_the_sender_exists_are_applied() {
+        let outputs = VideoOutputs::default();
+        // A sink's size survives a re-attach.
+        outputs.set_view(Sink::Preview, 640, 360);
+        outputs.attach(Sink::Preview, Channel::new(|_| Ok(())));
+        assert_eq!(outputs.get(Sink::Preview).unwrap().view(), Some((640, 360)));
+        outputs.set_view(Sink::Preview, 320, 180);
+        assert_eq!(outputs.get(Sink::Preview).unwrap().view(), Some((320, 180)));
+        outputs.attach(Sink::Preview, Channel::new(|_| Ok(())));
+        assert_eq!(outputs.get(Sink::Preview).unwrap().view(), Some((320, 180)));
+
+        // A conference channel: the page observes its canvas before the start command.
+        let channel: Channel<InvokeResponseBody> = Channel::new(|_| Ok(()));
+        outputs.set_view_channel(channel.id(), 400, 226);
+        let sender = outputs.attach_channel(channel);
+        assert_eq!(sender.view(), Some((400, 226)));
+        let id = outputs
+            .channels
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(_, w)| w.upgrade().is_some())
+            .map(|(id, _)| *id)
+            .unwrap();
+        outputs.set_view_channel(id, 200, 112);
+        assert_eq!(sender.view(), Some((200, 112)));
+        assert!(outputs.pending_channel_views.lock().unwrap().is_empty());
     }
 }

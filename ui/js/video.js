@@ -1,9 +1,37 @@
 // Video from Rust onto a <canvas>: JPEG frames over a tauri::ipc::Channel (see src-tauri/src/video.rs).
-// Decoding: see `decoder` below. Message: [f64 LE handed-over time, ms] + [16-byte R5F1 header: format, width, height, capture ms]
-// + JPEG. Each painted frame is acked so Rust keeps at most two frames in flight.
+// Decoding: see `decoder` below. Message: 16-byte prefix [f64 LE handed-over time, ms][u16 LE source
+// width][u16 LE source height][4 bytes 0] + [16-byte R5F1 header: format, JPEG width, JPEG height,
+// capture ms] + JPEG. Each painted frame is acked so Rust keeps at most two frames in flight.
+// Rust sends frames at most at the canvas's on-screen size in device pixels (reportViewSize), so
+// the JPEG may be smaller than the stream; the source size is what the page shows as resolution.
 import { invoke } from './backend.js';
 
-const PREFIX = 8;
+const PREFIX = 16;
+
+/**
+ * Reports `canvas`'s on-screen size in device pixels on start and on every resize: `send(w, h)`.
+ * A hidden canvas reports 0×0, which the backend ignores (it keeps the last size).
+ */
+export function reportViewSize(canvas, send) {
+  let last = '';
+  const report = (cssW, cssH) => {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.ceil(cssW * dpr);
+    const h = Math.ceil(cssH * dpr);
+    const key = `${w}x${h}`;
+    if (key === last) return;
+    last = key;
+    send(w, h);
+  };
+  if (typeof ResizeObserver === 'function') {
+    new ResizeObserver((entries) => {
+      const r = entries[entries.length - 1].contentRect;
+      report(r.width, r.height);
+    }).observe(canvas);
+  }
+  // A moved window can change devicePixelRatio without resizing the canvas.
+  window.addEventListener('resize', () => report(canvas.clientWidth, canvas.clientHeight));
+}
 const attached = new Map();
 // 'img' (default, measured faster in WebKitGTK): an <img> from a blob: URL, decode() off the main
 // thread, drawImage. 'bitmap': createImageBitmap(Blob).
@@ -84,8 +112,10 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       if (buf.byteLength < PREFIX + HEADER) return;
       const handed = dv.getFloat64(0, true);
       const format = dv.getUint8(PREFIX + 4);
-      const w = dv.getUint16(PREFIX + 6, true);
-      const h = dv.getUint16(PREFIX + 8, true);
+      const jw = dv.getUint16(PREFIX + 6, true); // the JPEG's size
+      const jh = dv.getUint16(PREFIX + 8, true);
+      const w = dv.getUint16(8, true) || jw; // the stream's size
+      const h = dv.getUint16(10, true) || jh;
       const capture = dv.getUint32(PREFIX + 12, true);
       if (format !== 0) return; // only JPEG is sent
       if (decoder === 'element') {
@@ -100,7 +130,7 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
         }
         shown = next;
         const now = Date.now();
-        m.record(now, now - handed, (now % 2 ** 32) - capture, w, h);
+        m.record(now, now - handed, (now % 2 ** 32) - capture, w, h, jw, jh);
         canvas.dataset.frames = String(m.total);
         if (onFrame) onFrame(w, h, m);
         return;
@@ -108,9 +138,9 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       const pic = await decodeJpeg(new Uint8Array(buf, PREFIX + HEADER));
       // Paint at the size shown (never above the source): a smaller canvas is cheaper for the
       // software compositor than scaling a full-size one on every frame.
-      const scale = Math.min(1, ((canvas.clientWidth || w) * (window.devicePixelRatio || 1)) / w);
-      const cw = Math.max(1, Math.round(w * scale));
-      const ch = Math.max(1, Math.round(h * scale));
+      const scale = Math.min(1, ((canvas.clientWidth || jw) * (window.devicePixelRatio || 1)) / jw);
+      const cw = Math.max(1, Math.round(jw * scale));
+      const ch = Math.max(1, Math.round(jh * scale));
       if (canvas.width !== cw || canvas.height !== ch) {
         canvas.width = cw;
         canvas.height = ch;
@@ -120,7 +150,7 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       ctx.drawImage(pic.image, 0, 0, cw, ch);
       pic.close();
       const now = Date.now();
-      m.record(now, now - handed, (now % 2 ** 32) - capture, w, h);
+      m.record(now, now - handed, (now % 2 ** 32) - capture, w, h, jw, jh);
       canvas.dataset.frames = String(m.total);
       if (onFrame) onFrame(w, h, m);
     } finally {
@@ -129,6 +159,7 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
   }
 
   invoke('video_attach', { sink, channel }).catch(() => {});
+  reportViewSize(canvas, (width, height) => invoke('video_view_size', { sink, width, height }).catch(() => {}));
 
   const api = {
     stats: () => m.summary(),
@@ -152,10 +183,14 @@ function newStats() {
     captureMs: [],
     width: 0,
     height: 0,
-    record(now, pathMs, captureMs, w, h) {
+    sentWidth: 0,
+    sentHeight: 0,
+    record(now, pathMs, captureMs, w, h, jw, jh) {
       this.total += 1;
       this.width = w;
       this.height = h;
+      this.sentWidth = jw;
+      this.sentHeight = jh;
       this.window.push(now);
       while (this.window.length && now - this.window[0] > 1000) this.window.shift();
       if (this.pathMs.length < 20000) {
@@ -178,6 +213,9 @@ function newStats() {
         fpsLastSecond: this.window.length,
         width: this.width,
         height: this.height,
+        // The size the frames arrived at (scaled to the canvas by the backend).
+        sentWidth: this.sentWidth,
+        sentHeight: this.sentHeight,
         samples: this.pathMs.length,
         pathLatencyMsP50: pct(this.pathMs, 50),
         pathLatencyMsP95: pct(this.pathMs, 95),

@@ -6,6 +6,7 @@ import { invoke, onBackendEvent } from '../backend.js';
 import { toast } from '../toast.js';
 import { paneSection } from './common.js';
 import { statsCard } from './stats.js';
+import { reportViewSize } from '../video.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared with the Host pane (host.js imports these).
@@ -51,9 +52,11 @@ addRules('conference-common', [
 
 /**
  * Draws the frames of a Rust `tauri::ipc::Channel` on a canvas: the same frame path as the
- * Presenter and Viewer (src-tauri/src/video.rs `FrameSender`). Each message is an 8-byte
- * hand-over time (f64 LE) then the red5-media UI frame: a 16-byte header ("R5F1", format, 0,
- * width u16, height u16, 0 0, time u32) and a JPEG. Frames are painted in arrival order and each
+ * Presenter and Viewer (src-tauri/src/video.rs `FrameSender`). Each message is a 16-byte prefix
+ * (hand-over time f64 LE, the stream's width u16, height u16, 4 bytes 0) then the red5-media UI
+ * frame: a 16-byte header ("R5F1", format, 0, JPEG width u16, height u16, 0 0, time u32) and a
+ * JPEG. The canvas's on-screen size is reported (`video_view_size_channel`), so the JPEG is at
+ * most that big. Frames are painted in arrival order and each
  * is acked (`video_ack_channel`), so Rust keeps at most two in flight and drops the rest: a slow
  * webview shows the newest frames instead of building a queue. Returns { channel, stop }.
  */
@@ -64,15 +67,18 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
   let stopped = false;
   let frames = 0;
   let chain = Promise.resolve();
-  const PREFIX = 8;
+  const PREFIX = 16;
   async function paint(msg) {
     try {
       const buf = msg instanceof ArrayBuffer ? msg : msg && msg.buffer instanceof ArrayBuffer ? msg.buffer : null;
       if (stopped || !buf || buf.byteLength <= PREFIX + 16) return;
       const head = new DataView(buf, PREFIX, 16);
       if (head.getUint32(0, false) !== 0x52354631 || head.getUint8(4) !== 0) return; // "R5F1", JPEG
-      const width = head.getUint16(6, true);
-      const height = head.getUint16(8, true);
+      const jw = head.getUint16(6, true);
+      const jh = head.getUint16(8, true);
+      const pre = new DataView(buf, 0, PREFIX);
+      const width = pre.getUint16(8, true) || jw;
+      const height = pre.getUint16(10, true) || jh;
       // <img>.decode() decodes off the main thread in WebKitGTK (measured faster than
       // createImageBitmap; src-tauri/README.md "Video into the UI").
       const url = URL.createObjectURL(new Blob([new Uint8Array(buf, PREFIX + 16)], { type: 'image/jpeg' }));
@@ -84,11 +90,11 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
         URL.revokeObjectURL(url);
       }
       if (stopped) return;
-      if (canvas.width !== width || canvas.height !== height) {
-        canvas.width = width;
-        canvas.height = height;
+      if (canvas.width !== jw || canvas.height !== jh) {
+        canvas.width = jw;
+        canvas.height = jh;
       }
-      ctx.drawImage(img, 0, 0, width, height);
+      ctx.drawImage(img, 0, 0, jw, jh);
       frames += 1;
       canvas.dataset.frames = String(frames);
       canvas.dataset.size = `${width}x${height}`;
@@ -102,6 +108,9 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
   channel.onmessage = (msg) => {
     chain = chain.then(() => paint(msg));
   };
+  reportViewSize(canvas, (width, height) =>
+    invoke('video_view_size_channel', { channel: channel.id, width, height }).catch(() => {}),
+  );
   return {
     channel,
     stop() {
