@@ -328,6 +328,41 @@ pub fn video_ack(state: tauri::State<'_, AppState>, sink: Sink, count: u32) {
     state.sessions.video.ack(sink, count);
 }
 
+/// How the page gets frames: `pull` (the default: one `video_pull` request per frame) or
+/// `channel` (`RED5_DESK_VIDEO_TRANSPORT=channel`: pushed over the channel, acked; measurements).
+#[tauri::command]
+pub fn video_transport() -> &'static str {
+    match std::env::var("RED5_DESK_VIDEO_TRANSPORT").as_deref() {
+        Ok("channel") => "channel",
+        _ => "pull",
+    }
+}
+
+/// How long a pull waits for a frame before answering with nothing (the page asks again).
+const PULL_WAIT: Duration = Duration::from_secs(1);
+
+/// The next frame of `sink`'s canvas (the bytes a channel message carries), or an empty body
+/// when none came within a second or the sink is not attached.
+#[tauri::command]
+pub async fn video_pull(
+    state: tauri::State<'_, AppState>,
+    sink: Sink,
+) -> Result<tauri::ipc::Response, CommandError> {
+    let msg = state.sessions.video.pull(sink, PULL_WAIT).await;
+    Ok(tauri::ipc::Response::new(msg.unwrap_or_default()))
+}
+
+/// The next frame of a conference pane's canvas, by its channel's id (empty: none yet, or the
+/// pane's video ended).
+#[tauri::command]
+pub async fn video_pull_channel(
+    state: tauri::State<'_, AppState>,
+    channel: u32,
+) -> Result<tauri::ipc::Response, CommandError> {
+    let msg = state.sessions.video.pull_channel(channel, PULL_WAIT).await;
+    Ok(tauri::ipc::Response::new(msg.unwrap_or_default()))
+}
+
 /// `sink`'s canvas is shown at `width`×`height` device pixels: frames are sent at most that big.
 #[tauri::command]
 pub fn video_view_size(state: tauri::State<'_, AppState>, sink: Sink, width: u32, height: u32) {

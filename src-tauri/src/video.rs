@@ -13,10 +13,15 @@
 //! down (aspect kept, never up, red5-mixer's I420 scaler) before the JPEG encode. Encoding,
 //! moving and decoding a 720p JPEG for a 620×350 canvas was most of the path's CPU.
 //!
-//! Flow control: at most [`MAX_IN_FLIGHT`] frames are on their way to a canvas; the page acks each
-//! painted frame (`video_ack`, or `video_ack_channel` for the conference panes' channels). A newer
-//! frame replaces one that cannot be sent yet, so a slow page drops frames instead of queueing
-//! seconds of video. Every pane's video goes through [`FrameSender`].
+//! Delivery: the page pulls each frame (`video_pull`, `video_pull_channel`: one request at a
+//! time, answered with the next message; a frame is prepared only while a request waits, so a
+//! slow page drops frames instead of queueing seconds of video). One request per frame costs the
+//! GTK main thread and WebKit less than a channel message (Tauri sends raw bytes over 1 KiB as an
+//! `eval` that makes the page fetch them) plus its ack: 31–33 % against 36–39 % of one core at
+//! 720p30 (README). Until the first pull (and with `RED5_DESK_VIDEO_TRANSPORT=channel`) frames
+//! go over the channel: at most [`MAX_IN_FLIGHT`] on their way, the page acks each painted frame
+//! (`video_ack`, `video_ack_channel`), a newer frame is dropped while they are pending. Every
+//! pane's video goes through [`FrameSender`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -165,10 +170,43 @@ fn fit_frame<'a>(
     out
 }
 
+/// The newest message of a pulled sender and the page's waiting requests.
+#[derive(Default)]
+struct PullSlot {
+    msg: Mutex<Option<Vec<u8>>>,
+    ready: tokio::sync::Notify,
+    waiting: AtomicU32,
+}
+
+impl PullSlot {
+    /// The next message, or `None` after `wait` without one (the page asks again).
+    async fn next(&self, wait: Duration) -> Option<Vec<u8>> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let deadline = tokio::time::Instant::now() + wait;
+        let got = loop {
+            if let Some(m) = self.msg.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                break Some(m);
+            }
+            if tokio::time::timeout_at(deadline, self.ready.notified())
+                .await
+                .is_err()
+            {
+                break None;
+            }
+        };
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        got
+    }
+}
+
 /// One canvas's flow-controlled JPEG sender: the one frame path of every pane (Presenter,
 /// Viewer, Host previews, Participant composite and self view).
 pub struct FrameSender {
     channel: Channel<InvokeResponseBody>,
+    /// Set by the page's first pull: from then on frames wait in `slot` for `video_pull`
+    /// instead of going over the channel.
+    pulled: AtomicBool,
+    slot: PullSlot,
     max_in_flight: u32,
     in_flight: AtomicU32,
     last_ack: Mutex<Instant>,
@@ -207,6 +245,8 @@ impl FrameSender {
     pub fn new(channel: Channel<InvokeResponseBody>) -> Self {
         Self {
             channel,
+            pulled: AtomicBool::new(false),
+            slot: PullSlot::default(),
             max_in_flight: max_in_flight(),
             in_flight: AtomicU32::new(0),
             last_ack: Mutex::new(Instant::now()),
@@ -224,6 +264,16 @@ impl FrameSender {
         if width > 0 && height > 0 {
             self.view.store(pack(width, height), Ordering::Relaxed);
         }
+    }
+
+    /// The next frame, pulled by the page (`video_pull`): the same bytes a channel message
+    /// carries, or `None` after `wait` without one. The first pull switches this sender from
+    /// the channel to pulls for good; each request is the flow control (a frame is prepared
+    /// only while one waits), so no acks are needed. One request per frame costs the GTK main
+    /// thread and WebKit less than a channel message (an `eval`, then a fetch) plus its ack.
+    pub async fn pull(&self, wait: Duration) -> Option<Vec<u8>> {
+        self.pulled.store(true, Ordering::Release);
+        self.slot.next(wait).await
     }
 
     /// The canvas size frames are fitted to, if the page reported one.
@@ -265,7 +315,14 @@ impl FrameSender {
     /// (never on the async runtime).
     pub fn send(&self, frame: &VideoFrame) -> Sent {
         let handed_ms = now_ms();
-        if self.in_flight.load(Ordering::Acquire) >= self.max_in_flight {
+        let pulled = self.pulled.load(Ordering::Acquire);
+        if pulled {
+            // Flow control is the page's request: nothing is prepared until it asks.
+            if self.slot.waiting.load(Ordering::Acquire) == 0 {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return Sent::Dropped;
+            }
+        } else if self.in_flight.load(Ordering::Acquire) >= self.max_in_flight {
             if !self.ack_overdue() {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 return Sent::Dropped;
@@ -312,6 +369,12 @@ impl FrameSender {
         msg.extend_from_slice(&(frame.height.min(0xFFFF) as u16).to_le_bytes());
         msg.extend_from_slice(&[0; 4]);
         msg.extend_from_slice(&bytes);
+        if pulled {
+            *self.slot.msg.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+            self.slot.ready.notify_one();
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            return Sent::Sent;
+        }
         if self.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
             // The ack timeout counts from the oldest frame still on its way.
             *self.last_ack.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
@@ -355,6 +418,23 @@ impl VideoOutputs {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(sink, Arc::new(sender));
+    }
+
+    /// The next frame for `sink`'s canvas, pulled by the page (see [`FrameSender::pull`]).
+    pub async fn pull(&self, sink: Sink, wait: Duration) -> Option<Vec<u8>> {
+        let sender = self.get(sink)?;
+        sender.pull(wait).await
+    }
+
+    /// The next frame for the conference channel `id`'s canvas, pulled by the page.
+    pub async fn pull_channel(&self, id: u32, wait: Duration) -> Option<Vec<u8>> {
+        let sender = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade)?;
+        sender.pull(wait).await
     }
 
     /// `sink`'s canvas is shown at `width`×`height` device pixels (0×0: hidden, keep the last).
@@ -598,6 +678,36 @@ mod tests {
         assert_eq!((small.width, small.height), (620, 348));
         assert_eq!(detect_color(&small), Some(PatternColor::Green));
         assert_eq!(read_stamp(&small).map(|s| s.frame_number), Some(41));
+    }
+
+    #[tokio::test]
+    async fn a_pulled_sender_prepares_frames_only_while_the_page_waits() {
+        let (sender, pushed) = recording_sender();
+        let sender = Arc::new(sender);
+        let frame = TestPattern::new(320, 180, PatternColor::Red).render(3, 0);
+        // Before any pull: the channel (pushed, acked).
+        assert_eq!(sender.send(&frame), Sent::Sent);
+        sender.ack(1);
+        // Nothing waiting yet after the first pull ended empty: the frame is dropped, not queued.
+        assert_eq!(sender.pull(Duration::from_millis(20)).await, None);
+        assert_eq!(sender.send(&frame), Sent::Dropped);
+        // A waiting pull gets the next frame, with the same prefix and header as a message.
+        let s2 = sender.clone();
+        let producer = std::thread::spawn(move || loop {
+            match s2.send(&frame) {
+                Sent::Sent => break,
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        });
+        let msg = sender.pull(Duration::from_secs(10)).await.unwrap();
+        producer.join().unwrap();
+        let (_, w, h) = parse_header(&msg[PREFIX_LEN..]).unwrap();
+        assert_eq!((w, h), (320, 180));
+        assert_eq!(source_size(&msg), (320, 180));
+        // Only the first frame went over the channel.
+        assert_eq!(pushed.lock().unwrap().len(), 1);
+        let c = sender.counters();
+        assert_eq!((c.sent, c.dropped >= 1), (2, true));
     }
 
     #[test]

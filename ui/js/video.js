@@ -9,6 +9,37 @@ import { invoke } from './backend.js';
 const PREFIX = 16;
 
 /**
+ * Pulls frames with `pull()` (an invoke answered with the next frame's bytes, or an empty body
+ * after a second without one) and paints each with `paint(buf)`, one request at a time, until
+ * `stopped()`. One request per frame is the flow control (the backend prepares a frame only
+ * while a request waits) and costs WebKit and the GTK main thread less than a channel message
+ * (an eval, then a fetch) plus an ack (src-tauri/README.md "Video into the UI").
+ */
+export async function pullFrames(pull, paint, stopped = () => false) {
+  let idle = 0;
+  while (!stopped()) {
+    const t0 = performance.now();
+    let msg = null;
+    try {
+      msg = await pull();
+    } catch (_) {
+      msg = null;
+    }
+    if (stopped()) return;
+    if (msg && msg.byteLength) {
+      idle = 0;
+      await paint(msg);
+      continue;
+    }
+    // No sender (not attached yet, or its video ended): back off instead of spinning.
+    if (performance.now() - t0 < 100) {
+      idle = Math.min(idle + 1, 8);
+      await new Promise((r) => setTimeout(r, 125 * idle));
+    }
+  }
+}
+
+/**
  * Reports `canvas`'s on-screen size in device pixels on start and on every resize: `send(w, h)`.
  * A hidden canvas reports 0×0, which the backend ignores (it keeps the last size).
  */
@@ -105,7 +136,7 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
     chain = chain.then(() => paint(msg)).catch(() => {});
   };
 
-  async function paint(msg) {
+  async function paint(msg, ack = true) {
     const buf = msg instanceof ArrayBuffer ? msg : msg.buffer || new Uint8Array(msg).buffer;
     try {
       const dv = new DataView(buf);
@@ -154,11 +185,18 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
       canvas.dataset.frames = String(m.total);
       if (onFrame) onFrame(w, h, m);
     } finally {
-      invoke('video_ack', { sink, count: 1 }).catch(() => {});
+      if (ack) invoke('video_ack', { sink, count: 1 }).catch(() => {});
     }
   }
 
   invoke('video_attach', { sink, channel }).catch(() => {});
+  // Frames are pulled (one `video_pull` request per frame; see pullFrames) unless
+  // RED5_DESK_VIDEO_TRANSPORT=channel asks for the pushed channel (measurements).
+  invoke('video_transport')
+    .then((mode) => {
+      if (mode === 'pull') pullFrames(() => invoke('video_pull', { sink }), (msg) => paint(msg, false));
+    })
+    .catch(() => {});
   reportViewSize(canvas, (width, height) => invoke('video_view_size', { sink, width, height }).catch(() => {}));
 
   const api = {

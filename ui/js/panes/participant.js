@@ -6,7 +6,7 @@ import { invoke, onBackendEvent } from '../backend.js';
 import { toast } from '../toast.js';
 import { paneSection } from './common.js';
 import { statsCard } from './stats.js';
-import { reportViewSize } from '../video.js';
+import { pullFrames, reportViewSize } from '../video.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared with the Host pane (host.js imports these).
@@ -56,9 +56,11 @@ addRules('conference-common', [
  * (hand-over time f64 LE, the stream's width u16, height u16, 4 bytes 0) then the red5-media UI
  * frame: a 16-byte header ("R5F1", format, 0, JPEG width u16, height u16, 0 0, time u32) and a
  * JPEG. The canvas's on-screen size is reported (`video_view_size_channel`), so the JPEG is at
- * most that big. Frames are painted in arrival order and each
- * is acked (`video_ack_channel`), so Rust keeps at most two in flight and drops the rest: a slow
- * webview shows the newest frames instead of building a queue. Returns { channel, stop }.
+ * most that big. Frames are pulled (`video_pull_channel`, one request at a time: Rust prepares a
+ * frame only while a request waits and drops the rest, so a slow webview shows the newest frames
+ * instead of building a queue). With RED5_DESK_VIDEO_TRANSPORT=channel they arrive on the channel
+ * instead, painted in arrival order and each acked (`video_ack_channel`, at most two in flight).
+ * Returns { channel, stop }.
  */
 export function canvasSink(canvas, { onFirstFrame } = {}) {
   const { Channel } = window.__TAURI__.core;
@@ -68,7 +70,7 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
   let frames = 0;
   let chain = Promise.resolve();
   const PREFIX = 16;
-  async function paint(msg) {
+  async function paint(msg, ack = true) {
     try {
       const buf = msg instanceof ArrayBuffer ? msg : msg && msg.buffer instanceof ArrayBuffer ? msg.buffer : null;
       if (stopped || !buf || buf.byteLength <= PREFIX + 16) return;
@@ -102,7 +104,7 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
     } catch (e) {
       console.warn('conference pane: a video frame could not be decoded', e);
     } finally {
-      invoke('video_ack_channel', { channel: channel.id, count: 1 }).catch(() => {});
+      if (ack) invoke('video_ack_channel', { channel: channel.id, count: 1 }).catch(() => {});
     }
   }
   channel.onmessage = (msg) => {
@@ -111,6 +113,18 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
   reportViewSize(canvas, (width, height) =>
     invoke('video_view_size_channel', { channel: channel.id, width, height }).catch(() => {}),
   );
+  // Pulled like the Presenter and Viewer canvases (video.js pullFrames), unless the backend
+  // says the channel is used (RED5_DESK_VIDEO_TRANSPORT=channel).
+  invoke('video_transport')
+    .then((mode) => {
+      if (mode !== 'pull') return;
+      pullFrames(
+        () => invoke('video_pull_channel', { channel: channel.id }),
+        (msg) => paint(msg, false),
+        () => stopped,
+      );
+    })
+    .catch(() => {});
   return {
     channel,
     stop() {
