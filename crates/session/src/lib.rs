@@ -10,6 +10,7 @@ mod link;
 pub mod participant;
 mod peer;
 pub mod publisher;
+mod receive;
 pub mod reconnect;
 pub mod room;
 pub mod stats;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use red5_signal::driver::{SignalEvent, Signalling};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnection, RTCIceConnectionState, RTCPeerConnectionState};
 
@@ -97,8 +97,24 @@ impl Link {
         }
     }
 
+    /// Creates the `red5pro` data channel (ordered, as the SDK does) and watches it.
+    pub async fn open_dc(&self) -> Result<(), Error> {
+        let dc = self
+            .pc
+            .create_data_channel(
+                red5_signal::dc::LABEL,
+                Some(RTCDataChannelInit {
+                    ordered: true,
+                    ..Default::default()
+                }),
+            )
+            .await?;
+        self.watch_dc(dc);
+        Ok(())
+    }
+
     /// Reads a data channel's events into the link.
-    pub fn watch_dc(&self, dc: Arc<dyn DataChannel>) {
+    fn watch_dc(&self, dc: Arc<dyn DataChannel>) {
         let tx = self.dc_tx.clone();
         tokio::spawn(async move {
             while let Some(ev) = dc.poll().await {

@@ -8,12 +8,11 @@
 //! frames as the waiting-room publish.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use red5_media::codec::VideoCodec;
-use red5_media::pipeline::{AudioReceiver, VideoReceiveOutput, VideoReceiver};
 use red5_media::AudioFrame;
 use red5_signal::backend::{connect_url, ConnectParams, ServerMessage};
 use red5_signal::driver::backend::BackendConnection;
@@ -24,14 +23,12 @@ use red5_signal::flow::backend::BackendEvent;
 use red5_signal::flow::ws::{WsConfig, WsRole};
 use red5_signal::rest::{sm1, sm2};
 use red5_signal::{urls, Secret};
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use webrtc::data_channel::RTCDataChannelInit;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{RTCSessionDescription, StatsSelector};
 
 use crate::config::{explain, Endpoint, IceServerConfig, Transport};
@@ -39,8 +36,9 @@ use crate::error::{Error, Result};
 use crate::link::{Link, LinkEvent};
 use crate::peer::{build_peer, is_loopback_url, opus_codec, video_codec, PeerSpec};
 use crate::publisher::{
-    new_track, PublishAudio, PublishVideo, Publisher, PublisherConfig, PublisherEvent, Sink,
+    add_send_track, PublishAudio, PublishVideo, Publisher, PublisherConfig, PublisherEvent, Sink,
 };
+use crate::receive::{receive_audio, receive_video, spawn_pli, VideoDecode};
 use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
 use crate::room::{check_stream_name, ConferenceRoom};
 use crate::stats::{Counters, StatsBook, StatsMeter, StatsSnapshot};
@@ -808,9 +806,9 @@ async fn run_join(
                 Some(LinkEvent::Ice(s)) => drop(tx.send(JoinMsg::Ice(s))),
                 Some(LinkEvent::Track(t)) => {
                     if t.kind().await == RtpCodecKind::Video {
-                        pli = Some(receive_video(&ctx, t, first_frame.clone(), tx.clone()).await);
+                        pli = Some(receive_composite(&ctx, t, first_frame.clone(), tx.clone()));
                     } else {
-                        receive_audio(&ctx, t, audio_index, tx.clone());
+                        receive_mix_minus(&ctx, t, audio_index, tx.clone());
                         audio_index += 1;
                     }
                 }
@@ -907,16 +905,7 @@ async fn join_connect(ctx: &JoinCtx) -> Result<(Link, Option<String>)> {
         cfg.start_timeout,
     );
     let negotiated: Result<Option<String>> = async {
-        let dc = pc
-            .create_data_channel(
-                red5_signal::dc::LABEL,
-                Some(RTCDataChannelInit {
-                    ordered: true,
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        link.watch_dc(dc);
+        link.open_dc().await?;
         let recvonly = || {
             Some(RTCRtpTransceiverInit {
                 direction: RTCRtpTransceiverDirection::Recvonly,
@@ -929,21 +918,17 @@ async fn join_connect(ctx: &JoinCtx) -> Result<(Link, Option<String>)> {
         // nothing is written to them): the server takes the first audio and video sections as
         // the participant's media and answers the others with the conference.
         let mut sinks = Vec::new();
-        let ssrc = rand::random::<u32>() | 1;
-        let t = new_track(RtpCodecKind::Audio, opus_codec(), ssrc)?;
-        let s = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+        let audio = add_send_track(&pc, RtpCodecKind::Audio, opus_codec()).await?;
         if cfg.audio.is_some() {
-            sinks.push((false, t, ssrc, s));
+            sinks.push(audio);
         }
         for _ in 0..MIX_MINUS_TRACKS {
             pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly())
                 .await?;
         }
-        let ssrc = rand::random::<u32>() | 1;
-        let t = new_track(RtpCodecKind::Video, video_codec(VideoCodec::H264), ssrc)?;
-        let s = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+        let video = add_send_track(&pc, RtpCodecKind::Video, video_codec(VideoCodec::H264)).await?;
         if ctx.publisher.has_video() {
-            sinks.push((true, t, ssrc, s));
+            sinks.push(video);
         }
         pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly())
             .await?;
@@ -968,21 +953,7 @@ async fn join_connect(ctx: &JoinCtx) -> Result<(Link, Option<String>)> {
             .await?;
         let (mut video, mut audio) = (None, None);
         for (is_video, track, ssrc, sender) in sinks {
-            let pt = sender
-                .get_parameters()
-                .await?
-                .rtp_parameters
-                .codecs
-                .first()
-                .map(|c| c.payload_type)
-                .ok_or_else(|| {
-                    Error::WebRtc("the server accepted no codec for our media".into())
-                })?;
-            let sink = Sink {
-                track: track.clone(),
-                ssrc,
-                pt,
-            };
+            let sink = Sink::negotiated(track.clone(), ssrc, &sender).await?;
             if is_video {
                 video = Some(sink);
                 // The mixer asks for key frames (PLI/FIR) like any subscriber.
@@ -1011,162 +982,63 @@ async fn join_connect(ctx: &JoinCtx) -> Result<(Link, Option<String>)> {
 }
 
 /// Decodes the composite; returns the PLI trigger for it.
-async fn receive_video(
+fn receive_composite(
     ctx: &JoinCtx,
     track: Arc<dyn TrackRemote>,
     first_frame: Arc<AtomicBool>,
     tx: mpsc::UnboundedSender<JoinMsg>,
 ) -> mpsc::UnboundedSender<()> {
-    let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
-    let t = track.clone();
-    tokio::spawn(async move {
-        while pli_rx.recv().await.is_some() {
-            let media_ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
-                media_ssrc,
-            };
-            if t.write_rtcp(vec![Box::new(pli)]).await.is_err() {
-                break;
-            }
-        }
-    });
-    let (ptx, prx) = std::sync::mpsc::channel::<(red5_media::rtp::Packet, Instant)>();
-    let vtx = ctx.video_tx.clone();
-    let counters = ctx.shared.counters.clone();
-    let c2 = counters.clone();
-    let pli2 = pli_tx.clone();
-    let spawned = std::thread::Builder::new()
-        .name("composite decode".into())
-        .spawn(move || {
-            let mut rx = match VideoReceiver::new(VideoCodec::H264) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.send(JoinMsg::Warning(format!(
-                        "the composite video cannot be decoded: {e}"
-                    )));
-                    return;
-                }
-            };
-            // Until the first picture: ask for a key frame every 300 ms while packets arrive
-            // (the composite may start mid-GOP and the decoder says nothing about it).
-            let mut first_packet: Option<Instant> = None;
-            let mut last_ask: Option<Instant> = None;
-            let mut decoded = false;
-            loop {
-                match prx.recv_timeout(Duration::from_millis(5)) {
-                    Ok((p, at)) => {
-                        first_packet.get_or_insert(at);
-                        rx.push(p, at)
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-                let now = Instant::now();
-                if !decoded
-                    && first_packet
-                        .is_some_and(|t| now.duration_since(t) >= Duration::from_millis(300))
-                    && last_ask.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(300))
-                {
-                    last_ask = Some(now);
-                    c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                    let _ = pli2.send(());
-                }
-                for out in rx.poll(now) {
-                    match out {
-                        VideoReceiveOutput::Frame {
-                            frame,
-                            rtp_timestamp,
-                        } => {
-                            decoded = true;
-                            c2.video_frame(frame.width, frame.height);
-                            if !first_frame.swap(true, Ordering::Relaxed) {
-                                let _ = tx.send(JoinMsg::FirstFrame {
-                                    width: frame.width,
-                                    height: frame.height,
-                                });
-                            }
-                            let _ = vtx.try_send(DecodedVideo {
-                                frame,
-                                rtp_timestamp,
-                                received_at: Instant::now(),
-                            });
-                        }
-                        VideoReceiveOutput::KeyframeNeeded => {
-                            c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                            let _ = pli2.send(());
-                        }
-                    }
-                }
-            }
-        });
+    let pli = spawn_pli(track.clone());
+    let v = VideoDecode {
+        thread: "composite decode",
+        codec: VideoCodec::H264,
+        counters: ctx.shared.counters.clone(),
+        frames: ctx.video_tx.clone(),
+        first_frame,
+        pli: pli.clone(),
+        ask_until_picture: Some(Duration::from_millis(300)),
+    };
+    let broken = tx.clone();
+    let spawned = receive_video(
+        track,
+        v,
+        move |width, height| {
+            let _ = tx.send(JoinMsg::FirstFrame { width, height });
+        },
+        move |e| {
+            let _ = broken.send(JoinMsg::Warning(format!(
+                "the composite video cannot be decoded: {e}"
+            )));
+        },
+    );
     if let Err(e) = spawned {
         tracing::warn!("could not start composite decoding: {e}");
     }
-    pump_rtp(track, ptx, counters);
-    pli_tx
+    pli
 }
 
 /// Decodes one mix-minus track into the mixdown.
-fn receive_audio(
+fn receive_mix_minus(
     ctx: &JoinCtx,
     track: Arc<dyn TrackRemote>,
     index: usize,
     tx: mpsc::UnboundedSender<JoinMsg>,
 ) {
-    let (ptx, prx) = std::sync::mpsc::channel::<(red5_media::rtp::Packet, Instant)>();
     let mix = ctx.mix.clone();
-    let counters = ctx.shared.counters.clone();
-    let c2 = counters.clone();
-    let spawned = std::thread::Builder::new()
-        .name("mix-minus decode".into())
-        .spawn(move || {
-            let mut rx = match AudioReceiver::new(2) {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.send(JoinMsg::Warning(format!(
-                        "the conference audio cannot be decoded: {e}"
-                    )));
-                    return;
-                }
-            };
-            loop {
-                match prx.recv_timeout(Duration::from_millis(5)) {
-                    Ok((p, at)) => {
-                        c2.audio_packet();
-                        rx.push(p, at)
-                    }
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                }
-                for (frame, _ts) in rx.poll(Instant::now()) {
-                    if mix.send(MixIn::Frame(index, frame)).is_err() {
-                        return;
-                    }
-                }
-            }
-        });
+    let spawned = receive_audio(
+        track,
+        "mix-minus decode",
+        ctx.shared.counters.clone(),
+        move |frame| mix.send(MixIn::Frame(index, frame)).is_ok(),
+        move |e| {
+            let _ = tx.send(JoinMsg::Warning(format!(
+                "the conference audio cannot be decoded: {e}"
+            )));
+        },
+    );
     if let Err(e) = spawned {
         tracing::warn!("could not start audio decoding: {e}");
     }
-    pump_rtp(track, ptx, counters);
-}
-
-fn pump_rtp(
-    track: Arc<dyn TrackRemote>,
-    ptx: std::sync::mpsc::Sender<(red5_media::rtp::Packet, Instant)>,
-    counters: Arc<Counters>,
-) {
-    tokio::spawn(async move {
-        while let Some(ev) = track.poll().await {
-            if let TrackRemoteEvent::OnRtpPacket(p) = ev {
-                counters.add_in(p.payload.len() + 12);
-                if ptx.send((p, Instant::now())).is_err() {
-                    break;
-                }
-            }
-        }
-    });
 }
 
 /// Input of the mixdown thread.

@@ -23,7 +23,6 @@ use rtc::rtp_transceiver::rtp_sender::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use webrtc::data_channel::RTCDataChannelInit;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{RTCSessionDescription, StatsSelector};
@@ -197,6 +196,25 @@ pub(crate) struct Sink {
     pub track: Arc<TrackLocalStaticSample>,
     pub ssrc: u32,
     pub pt: u8,
+}
+
+impl Sink {
+    /// The track once the answer is applied: it is sent with the first codec the server accepted.
+    pub(crate) async fn negotiated(
+        track: Arc<TrackLocalStaticSample>,
+        ssrc: u32,
+        sender: &Arc<dyn webrtc::rtp_transceiver::RtpSender>,
+    ) -> Result<Sink> {
+        let pt = sender
+            .get_parameters()
+            .await?
+            .rtp_parameters
+            .codecs
+            .first()
+            .map(|c| c.payload_type)
+            .ok_or_else(|| Error::WebRtc("the server accepted no codec for our media".into()))?;
+        Ok(Sink { track, ssrc, pt })
+    }
 }
 
 struct Shared {
@@ -667,7 +685,19 @@ type NewSink = (
     Arc<dyn webrtc::rtp_transceiver::RtpSender>,
 );
 
-pub(crate) fn new_track(
+/// Adds a sending track with a fresh SSRC to `pc`.
+pub(crate) async fn add_send_track(
+    pc: &Arc<dyn webrtc::peer_connection::PeerConnection>,
+    kind: RtpCodecKind,
+    codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
+) -> Result<NewSink> {
+    let ssrc = rand::random::<u32>() | 1;
+    let t = new_track(kind, codec, ssrc)?;
+    let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+    Ok((kind == RtpCodecKind::Video, t, ssrc, sender))
+}
+
+fn new_track(
     kind: RtpCodecKind,
     codec: rtc::rtp_transceiver::rtp_sender::RTCRtpCodec,
     ssrc: u32,
@@ -875,28 +905,13 @@ impl Engine {
         // Whatever fails from here on, the peer connection and the signalling are closed.
         let negotiated: Result<()> = async {
             // The SDK creates the `red5pro` channel (ordered) before adding media.
-            let dc = pc
-                .create_data_channel(
-                    red5_signal::dc::LABEL,
-                    Some(RTCDataChannelInit {
-                        ordered: true,
-                        ..Default::default()
-                    }),
-                )
-                .await?;
-            link.watch_dc(dc);
+            link.open_dc().await?;
             let mut sinks: Vec<NewSink> = Vec::new();
             if let Some(v) = &cfg.video {
-                let ssrc = rand::random::<u32>() | 1;
-                let t = new_track(RtpCodecKind::Video, video_codec(v.codec), ssrc)?;
-                let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
-                sinks.push((true, t, ssrc, sender));
+                sinks.push(add_send_track(&pc, RtpCodecKind::Video, video_codec(v.codec)).await?);
             }
             if cfg.audio.is_some() {
-                let ssrc = rand::random::<u32>() | 1;
-                let t = new_track(RtpCodecKind::Audio, opus_codec(), ssrc)?;
-                let sender = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
-                sinks.push((false, t, ssrc, sender));
+                sinks.push(add_send_track(&pc, RtpCodecKind::Audio, opus_codec()).await?);
             }
             let offer = pc.create_offer(None).await?;
             pc.set_local_description(offer).await?;
@@ -911,21 +926,7 @@ impl Engine {
                 .await?;
             // Tracks are negotiated now: learn the payload types and listen for PLI/FIR.
             for (is_video, track, ssrc, sender) in sinks {
-                let pt = sender
-                    .get_parameters()
-                    .await?
-                    .rtp_parameters
-                    .codecs
-                    .first()
-                    .map(|c| c.payload_type)
-                    .ok_or_else(|| {
-                        Error::WebRtc("the server accepted no codec for this track".into())
-                    })?;
-                let sink = Sink {
-                    track: track.clone(),
-                    ssrc,
-                    pt,
-                };
+                let sink = Sink::negotiated(track.clone(), ssrc, &sender).await?;
                 if is_video {
                     if let Ok(mut s) = self.shared.video_sink.lock() {
                         *s = Some(sink);

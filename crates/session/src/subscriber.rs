@@ -8,19 +8,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use red5_media::codec::VideoCodec;
-use red5_media::pipeline::{AudioReceiver, VideoReceiveOutput, VideoReceiver};
 use red5_media::playout::{AudioPlayer, DEFAULT_TARGET_DELAY};
 use red5_media::{AudioFrame, VideoFrame};
 use red5_signal::dc::StatusEvent;
 use red5_signal::driver::SignalEvent;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use webrtc::data_channel::RTCDataChannelInit;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{RTCSessionDescription, StatsSelector};
 
 use crate::config::{explain, open_signalling, Endpoint, Role};
@@ -28,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::link::{Link, LinkEvent, Raw};
 use crate::peer::{build_peer, is_loopback_url, PeerSpec};
 pub use crate::publisher::SessionState;
+use crate::receive::{receive_audio, receive_video, spawn_pli, VideoDecode};
 use crate::reconnect::{Next, ReconnectPolicy, Reconnector};
 use crate::stats::{Counters, StatsBook, StatsMeter, StatsSnapshot};
 
@@ -490,16 +488,7 @@ impl Engine {
                 )
                 .await?;
             }
-            let dc = pc
-                .create_data_channel(
-                    red5_signal::dc::LABEL,
-                    Some(RTCDataChannelInit {
-                        ordered: true,
-                        ..Default::default()
-                    }),
-                )
-                .await?;
-            link.watch_dc(dc);
+            link.open_dc().await?;
             let offer = match sig.request_offer(None).await {
                 Ok(o) => o,
                 Err(e) => return Err(explain(sig.as_ref(), e).await),
@@ -615,133 +604,66 @@ impl Engine {
         track: Arc<dyn TrackRemote>,
         first_frame: Arc<std::sync::atomic::AtomicBool>,
     ) {
-        let kind = track.kind().await;
         let counters = self.shared.counters.clone();
-        let (ptx, prx) = std::sync::mpsc::channel::<(red5_media::rtp::Packet, Instant)>();
-        if kind == RtpCodecKind::Video {
+        let ev = self.ev.clone();
+        let broken_ev = self.ev.clone();
+        let (spawned, what) = if track.kind().await == RtpCodecKind::Video {
+            let pli = spawn_pli(track.clone());
+            self.pli = Some(pli.clone());
             // The codec is known once the first packet arrives (its payload type).
-            let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
-            self.pli = Some(pli_tx.clone());
-            let t = track.clone();
-            tokio::spawn(async move {
-                while pli_rx.recv().await.is_some() {
-                    let media_ssrc = t.ssrcs().await.first().copied().unwrap_or(0);
-                    let pli = PictureLossIndication {
-                        sender_ssrc: 0,
-                        media_ssrc,
-                    };
-                    if t.write_rtcp(vec![Box::new(pli)]).await.is_err() {
-                        break;
-                    }
-                }
-            });
             let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
             let codec = track
                 .codec(ssrc)
                 .await
                 .and_then(|c| VideoCodec::from_name(&c.mime_type))
                 .unwrap_or(VideoCodec::H264);
-            let vtx = self.video_tx.clone();
-            let ev = self.ev.clone();
-            let c2 = counters.clone();
-            let spawned = std::thread::Builder::new()
-                .name("video decode".into())
-                .spawn(move || {
-                    let mut rx = match VideoReceiver::new(codec) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = ev.send(SubscriberEvent::Warning {
-                                message: format!("video cannot be decoded: {e}"),
-                            });
-                            return;
-                        }
-                    };
-                    loop {
-                        match prx.recv_timeout(Duration::from_millis(5)) {
-                            Ok((p, at)) => rx.push(p, at),
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                        }
-                        for out in rx.poll(Instant::now()) {
-                            match out {
-                                VideoReceiveOutput::Frame {
-                                    frame,
-                                    rtp_timestamp,
-                                } => {
-                                    c2.video_frame(frame.width, frame.height);
-                                    if !first_frame.swap(true, Ordering::Relaxed) {
-                                        let _ = ev.send(SubscriberEvent::FirstFrame {
-                                            width: frame.width,
-                                            height: frame.height,
-                                        });
-                                    }
-                                    let _ = vtx.try_send(DecodedVideo {
-                                        frame,
-                                        rtp_timestamp,
-                                        received_at: Instant::now(),
-                                    });
-                                }
-                                VideoReceiveOutput::KeyframeNeeded => {
-                                    c2.keyframe_requests.fetch_add(1, Ordering::Relaxed);
-                                    let _ = pli_tx.send(());
-                                }
-                            }
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                let _ = self.ev.send(SubscriberEvent::Warning {
-                    message: format!("could not start video decoding: {e}"),
-                });
-            }
+            let v = VideoDecode {
+                thread: "video decode",
+                codec,
+                counters,
+                frames: self.video_tx.clone(),
+                first_frame,
+                pli,
+                ask_until_picture: None,
+            };
+            let spawned = receive_video(
+                track,
+                v,
+                move |width, height| {
+                    let _ = ev.send(SubscriberEvent::FirstFrame { width, height });
+                },
+                move |e| {
+                    let _ = broken_ev.send(SubscriberEvent::Warning {
+                        message: format!("video cannot be decoded: {e}"),
+                    });
+                },
+            );
+            (spawned, "video")
         } else {
             let tap = self.audio_tap.clone();
             let play = self.play.clone();
-            let ev = self.ev.clone();
-            let c2 = counters.clone();
-            let spawned = std::thread::Builder::new()
-                .name("audio decode".into())
-                .spawn(move || {
-                    let mut rx = match AudioReceiver::new(2) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = ev.send(SubscriberEvent::Warning {
-                                message: format!("audio cannot be decoded: {e}"),
-                            });
-                            return;
-                        }
-                    };
-                    loop {
-                        match prx.recv_timeout(Duration::from_millis(5)) {
-                            Ok((p, at)) => {
-                                c2.audio_packet();
-                                rx.push(p, at)
-                            }
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-                        }
-                        for (frame, _ts) in rx.poll(Instant::now()) {
-                            let _ = tap.try_send(frame.clone());
-                            let _ = play.send(PlayCmd::Frame(frame));
-                        }
-                    }
-                });
-            if let Err(e) = spawned {
-                let _ = self.ev.send(SubscriberEvent::Warning {
-                    message: format!("could not start audio decoding: {e}"),
-                });
-            }
+            let spawned = receive_audio(
+                track,
+                "audio decode",
+                counters,
+                move |frame| {
+                    let _ = tap.try_send(frame.clone());
+                    let _ = play.send(PlayCmd::Frame(frame));
+                    true
+                },
+                move |e| {
+                    let _ = broken_ev.send(SubscriberEvent::Warning {
+                        message: format!("audio cannot be decoded: {e}"),
+                    });
+                },
+            );
+            (spawned, "audio")
+        };
+        if let Err(e) = spawned {
+            let _ = self.ev.send(SubscriberEvent::Warning {
+                message: format!("could not start {what} decoding: {e}"),
+            });
         }
-        tokio::spawn(async move {
-            while let Some(ev) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(p) = ev {
-                    counters.add_in(p.payload.len() + 12);
-                    if ptx.send((p, Instant::now())).is_err() {
-                        break;
-                    }
-                }
-            }
-        });
     }
 
     fn on_signal(&mut self, s: SignalEvent) {
