@@ -513,6 +513,13 @@ fn publishing_resumes_by_itself_after_the_server_restarts() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Media flows again, not just signalling: the per-second stats show bytes going out.
+    wait(
+        &s,
+        "presenter stats after the reconnect",
+        "/[1-9]/.test(document.getElementById('presenter-stats-bitrateOut').textContent) \
+         && document.getElementById('presenter-stats-ice').textContent.includes('connected')",
+    );
     shot(&s, "resumed");
     s.find("#presenter-publish").unwrap().click().unwrap();
     wait(
