@@ -196,6 +196,47 @@ pub fn friendly_reason(reason: &str) -> String {
     capitalise(&gist)
 }
 
+/// What the Presenter's and the Viewer's event loops need from an engine event: both engines
+/// report state, reconnects, failures and notices alike, so one fold updates the pane's state
+/// slot and words for the UI.
+enum Seen<'a> {
+    State(SessionState),
+    Reconnecting(u32, u32, &'a str),
+    Failed(String),
+    Notice(&'a str),
+    Other,
+}
+
+impl Seen<'_> {
+    /// Stores the state in `slot` and returns (text for the pane's log, whether the status bar
+    /// changes, the status bar's detail).
+    fn fold(
+        self,
+        slot: &Mutex<Option<SessionState>>,
+        pane: &str,
+    ) -> (Option<String>, bool, Option<String>) {
+        match self {
+            Seen::State(state) => {
+                *lock(slot) = Some(state);
+                (None, true, None)
+            }
+            Seen::Reconnecting(attempt, of, reason) => {
+                *lock(slot) = Some(SessionState::Reconnecting);
+                let why = friendly_reason(reason);
+                let detail = format!("{pane}: attempt {attempt} of {of}. {why}");
+                (Some(why), true, Some(detail))
+            }
+            Seen::Failed(error) => {
+                *lock(slot) = Some(SessionState::Failed);
+                let why = friendly_reason(&error);
+                (Some(why.clone()), true, Some(why))
+            }
+            Seen::Notice(message) => (Some(capitalise(message)), false, None),
+            Seen::Other => (None, false, None),
+        }
+    }
+}
+
 /// The endpoint for a session: the profile's, with the signalling the pane picked.
 fn target(
     state: &AppState,
@@ -543,38 +584,21 @@ pub async fn presenter_start<R: Runtime>(
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
             let s = sessions(&app2);
-            let mut detail = None;
-            let mut text = None;
-            let mut changed = false;
-            match &ev {
-                PublisherEvent::State { state } => {
-                    *lock(&s.publisher_state) = Some(*state);
-                    changed = true;
-                }
+            let seen = match &ev {
+                PublisherEvent::State { state } => Seen::State(*state),
                 PublisherEvent::Reconnecting {
                     attempt,
                     of,
                     reason,
                     ..
-                } => {
-                    *lock(&s.publisher_state) = Some(SessionState::Reconnecting);
-                    let why = friendly_reason(reason);
-                    detail = Some(format!("Presenter: attempt {attempt} of {of}. {why}"));
-                    text = Some(why);
-                    changed = true;
-                }
-                PublisherEvent::Failed { error } => {
-                    *lock(&s.publisher_state) = Some(SessionState::Failed);
-                    let why = friendly_reason(&error.to_string());
-                    detail = Some(why.clone());
-                    text = Some(why);
-                    changed = true;
-                }
+                } => Seen::Reconnecting(*attempt, *of, reason),
+                PublisherEvent::Failed { error } => Seen::Failed(error.to_string()),
                 PublisherEvent::DeviceLost { message } | PublisherEvent::Warning { message } => {
-                    text = Some(capitalise(message));
+                    Seen::Notice(message)
                 }
-                _ => {}
-            }
+                _ => Seen::Other,
+            };
+            let (text, changed, detail) = seen.fold(&s.publisher_state, "Presenter");
             emit(
                 &app2,
                 BackendEvent::Presenter {
@@ -797,38 +821,21 @@ pub async fn viewer_start<R: Runtime>(
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.recv().await {
             let s = sessions(&app2);
-            let mut detail = None;
-            let mut text = None;
-            let mut changed = false;
-            match &ev {
-                SubscriberEvent::State { state } => {
-                    *lock(&s.subscriber_state) = Some(*state);
-                    changed = true;
-                }
+            let seen = match &ev {
+                SubscriberEvent::State { state } => Seen::State(*state),
                 SubscriberEvent::Reconnecting {
                     attempt,
                     of,
                     reason,
                     ..
-                } => {
-                    *lock(&s.subscriber_state) = Some(SessionState::Reconnecting);
-                    let why = friendly_reason(reason);
-                    detail = Some(format!("Viewer: attempt {attempt} of {of}. {why}"));
-                    text = Some(why);
-                    changed = true;
-                }
-                SubscriberEvent::Failed { error } => {
-                    *lock(&s.subscriber_state) = Some(SessionState::Failed);
-                    let why = friendly_reason(&error.to_string());
-                    detail = Some(why.clone());
-                    text = Some(why);
-                    changed = true;
-                }
+                } => Seen::Reconnecting(*attempt, *of, reason),
+                SubscriberEvent::Failed { error } => Seen::Failed(error.to_string()),
                 SubscriberEvent::AudioOutput { message } | SubscriberEvent::Warning { message } => {
-                    text = Some(capitalise(message));
+                    Seen::Notice(message)
                 }
-                _ => {}
-            }
+                _ => Seen::Other,
+            };
+            let (text, changed, detail) = seen.fold(&s.subscriber_state, "Viewer");
             emit(
                 &app2,
                 BackendEvent::Viewer {
