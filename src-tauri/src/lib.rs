@@ -12,6 +12,7 @@ pub mod rendering;
 pub mod server;
 pub mod sessions;
 pub mod state;
+pub mod surface;
 pub mod video;
 
 pub use events::{BackendEvent, ConnectionState, EVENT_NAME};
@@ -32,6 +33,11 @@ pub fn builder<R: tauri::Runtime>(
                 .setup(|app, _api| {
                     tauri::async_runtime::spawn(server::sync_with_profile(app.clone()));
                     Ok(())
+                })
+                .on_webview_ready(|webview| {
+                    if surface::enabled() {
+                        surface::install(&webview);
+                    }
                 })
                 .build(),
         )
@@ -54,6 +60,13 @@ pub fn builder<R: tauri::Runtime>(
             sessions::video_view_size,
             sessions::video_transport,
             sessions::video_pull,
+            sessions::video_native_rect,
+            sessions::video_native_stats,
+            sessions::video_native_rect_channel,
+            sessions::video_native_stats_channel,
+            sessions::video_native_clear,
+            sessions::window_probe,
+            sessions::window_snapshot,
             sessions::video_pull_channel,
             sessions::video_view_size_channel,
             sessions::presenter_preview,

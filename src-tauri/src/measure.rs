@@ -206,13 +206,17 @@ pub async fn measure_finish<R: Runtime>(
     let report = serde_json::json!({
         "build": if cfg!(debug_assertions) { "debug (dev profile; dependencies at opt-level 2)" } else { "release" },
         "source": format!("synthetic pattern {}x{} @ {} fps", cfg.width, cfg.height, cfg.fps),
-        "path": format!("I420 → JPEG (libjpeg-turbo, q{}) → tauri::ipc::Channel raw → {}", std::env::var("RED5_DESK_VIDEO_JPEG_QUALITY").unwrap_or_else(|_| "80".into()), match cfg.decoder.as_str() { "bitmap" => "createImageBitmap → canvas 2D", "element" => "<img> blob: URL + decode(), the <img> itself shown", _ => "<img> blob: URL + decode() → canvas 2D" }),
+        "path": if crate::surface::enabled() {
+            "I420 → scale to the canvas → B,G,R,x → GTK main thread → cairo paint over the canvas (native surface)".to_owned()
+        } else {
+            format!("I420 → JPEG (libjpeg-turbo, q{}) → tauri::ipc::Channel raw → {}", std::env::var("RED5_DESK_VIDEO_JPEG_QUALITY").unwrap_or_else(|_| "80".into()), match cfg.decoder.as_str() { "bitmap" => "createImageBitmap → canvas 2D", "element" => "<img> blob: URL + decode(), the <img> itself shown", _ => "<img> blob: URL + decode() → canvas 2D" })
+        },
         "webkitEnv": crate::rendering::webkit_env(),
         "page": page,
         "rust": {
             "framesSent": counters.sent,
             "framesDroppedByFlowControl": counters.dropped,
-            "jpegEncodeMsMean": if counters.sent > 0 { counters.encode_us_total as f64 / counters.sent as f64 / 1000.0 } else { 0.0 },
+            "prepareMsMean": if counters.sent > 0 { counters.encode_us_total as f64 / counters.sent as f64 / 1000.0 } else { 0.0 },
         },
         "cpuIdleWindow": idle,
         "cpuVideoWindow": video,

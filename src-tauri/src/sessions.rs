@@ -373,6 +373,9 @@ pub fn video_ack(state: tauri::State<'_, AppState>, sink: Sink, count: u32) {
 /// `channel` (`RED5_DESK_VIDEO_TRANSPORT=channel`: pushed over the channel, acked; measurements).
 #[tauri::command]
 pub fn video_transport() -> &'static str {
+    if crate::surface::enabled() {
+        return "native";
+    }
     match std::env::var("RED5_DESK_VIDEO_TRANSPORT").as_deref() {
         Ok("channel") => "channel",
         _ => "pull",
@@ -408,6 +411,74 @@ pub async fn video_pull_channel(
 #[tauri::command]
 pub fn video_view_size(state: tauri::State<'_, AppState>, sink: Sink, width: u32, height: u32) {
     state.sessions.video.set_view(sink, width, height);
+}
+
+/// Where `sink`'s canvas is on the native video surface (`video_transport` = "native").
+#[tauri::command]
+pub fn video_native_rect(
+    state: tauri::State<'_, AppState>,
+    sink: Sink,
+    placement: crate::surface::Placement,
+) {
+    state.sessions.video.place_native(sink, placement);
+}
+
+/// Where the conference channel `channel`'s canvas is on the native video surface.
+#[tauri::command]
+pub fn video_native_rect_channel(
+    state: tauri::State<'_, AppState>,
+    channel: u32,
+    placement: crate::surface::Placement,
+) {
+    state
+        .sessions
+        .video
+        .place_native_channel(channel, placement);
+}
+
+/// Painting figures of the conference channel `channel` on the native surface.
+#[tauri::command]
+pub fn video_native_stats_channel(
+    state: tauri::State<'_, AppState>,
+    channel: u32,
+) -> Option<crate::surface::SurfaceStats> {
+    state.sessions.video.native_stats_channel(channel)
+}
+
+/// What the window shows at `area` (CSS pixels), read back from the display: the mean colour
+/// and the luma spread. With the native surface this is the only way to see its pictures (tests).
+#[tauri::command]
+pub async fn window_probe(area: crate::surface::Area) -> Option<crate::surface::Probe> {
+    crate::surface::probe(area).await
+}
+
+/// A PNG (base64) of what the window shows, read back from the display (test screenshots: the
+/// WebDriver screenshot is WebKit's own rendering, without the native video).
+#[tauri::command]
+pub async fn window_snapshot() -> Option<String> {
+    use base64::Engine as _;
+    let png = crate::surface::snapshot_png().await?;
+    Some(base64::engine::general_purpose::STANDARD.encode(png))
+}
+
+/// Takes `sink`'s last picture off the native surface (the pane cleared its canvas).
+#[tauri::command]
+pub fn video_native_clear(state: tauri::State<'_, AppState>, sink: Sink) {
+    state.sessions.video.clear_native(sink);
+}
+
+/// Painting figures of `sink`'s canvas on the native surface (measurement mode, tests);
+/// `reset` restarts the latency samples.
+#[tauri::command]
+pub fn video_native_stats(
+    state: tauri::State<'_, AppState>,
+    sink: Sink,
+    reset: Option<bool>,
+) -> Option<crate::surface::SurfaceStats> {
+    if reset == Some(true) {
+        state.sessions.video.native_reset(sink);
+    }
+    state.sessions.video.native_stats(sink)
 }
 
 /// A conference pane's canvas (by its channel's id) is shown at `width`×`height` device pixels.

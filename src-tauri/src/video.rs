@@ -28,12 +28,15 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use red5_media::convert::i420_to_bgrx;
 use red5_media::ui::{UiFormat, UiFrameEncoder};
 use red5_media::VideoFrame;
 use red5_mixer::scale::FrameScaler;
 use red5_mixer::Rect;
 use serde::{Deserialize, Serialize};
 use tauri::ipc::{Channel, InvokeResponseBody};
+
+use crate::surface::{Frame, NativeTarget, Placement, SurfaceStats};
 
 /// Bytes before the red5-media UI frame in each message (see the module docs).
 pub const PREFIX_LEN: usize = 16;
@@ -216,6 +219,23 @@ pub struct FrameSender {
     sent: AtomicU64,
     dropped: AtomicU64,
     encode_us: AtomicU64,
+    /// Where the canvas is on the native surface, once the page placed it there
+    /// ([`crate::surface`]): frames are then painted natively instead of being sent.
+    native: Mutex<Option<Arc<NativeTarget>>>,
+}
+
+impl Drop for FrameSender {
+    fn drop(&mut self) {
+        // The pane's video ended: its last picture must not stay painted over the page.
+        if let Some(t) = self
+            .native
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            t.clear();
+        }
+    }
 }
 
 /// The canvases the page registered: the fixed sinks, and the conference panes' channels by
@@ -229,6 +249,15 @@ pub struct VideoOutputs {
     /// Sizes reported for a channel before the backend made its sender (the page observes the
     /// canvas before the start command arrives); taken by [`VideoOutputs::attach_channel`].
     pending_channel_views: Mutex<HashMap<u32, (u32, u32)>>,
+    /// The fixed sinks' targets on the native surface, kept across re-attaches.
+    native: Mutex<HashMap<Sink, Arc<NativeTarget>>>,
+    /// Placements reported for a channel before its sender exists (see `pending_channel_views`).
+    pending_native: Mutex<HashMap<u32, Placement>>,
+}
+
+/// The native-surface key of a conference channel (the fixed sinks are 1 and 2).
+fn channel_key(id: u32) -> u64 {
+    1000 + u64::from(id)
 }
 
 /// Pending channel sizes kept at most (channels whose start never came are forgotten).
@@ -255,7 +284,20 @@ impl FrameSender {
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             encode_us: AtomicU64::new(0),
+            native: Mutex::new(None),
         }
+    }
+
+    /// This canvas's target on the native surface, if the page placed it there.
+    pub fn native(&self) -> Option<Arc<NativeTarget>> {
+        self.native
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_native(&self, t: Arc<NativeTarget>) {
+        *self.native.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
     }
 
     /// The canvas is shown at `width`×`height` device pixels; frames are sent at most that big.
@@ -311,9 +353,45 @@ impl FrameSender {
             .unwrap_or(true)
     }
 
+    /// Paints one frame on the native surface (scaled to the canvas, B,G,R,x), or drops it while
+    /// the previous one is not painted yet or the canvas is hidden.
+    fn send_native(&self, target: &Arc<NativeTarget>, frame: &VideoFrame) -> Sent {
+        let handed = Instant::now();
+        target.received((frame.width, frame.height));
+        let Some(view) = target.device_size() else {
+            return Sent::Dropped;
+        };
+        if !target.ready() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return Sent::Dropped;
+        }
+        let (w, h, bgrx) = {
+            let mut prep = self.prep.lock().unwrap_or_else(|p| p.into_inner());
+            let Prep { scaler, scaled, .. } = &mut *prep;
+            let f = fit_frame(scaler, scaled, frame, Some(view));
+            let mut out = Vec::new();
+            i420_to_bgrx(f, &mut out);
+            (f.width, f.height, out)
+        };
+        self.encode_us
+            .fetch_add(handed.elapsed().as_micros() as u64, Ordering::Relaxed);
+        target.post(Frame {
+            width: w,
+            height: h,
+            source: (frame.width, frame.height),
+            bgrx,
+            handed,
+        });
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Sent::Sent
+    }
+
     /// Sends one frame, or drops it when the page is behind. Runs on the producer's thread
     /// (never on the async runtime).
     pub fn send(&self, frame: &VideoFrame) -> Sent {
+        if let Some(t) = self.native() {
+            return self.send_native(&t, frame);
+        }
         let handed_ms = now_ms();
         let pulled = self.pulled.load(Ordering::Acquire);
         if pulled {
@@ -414,6 +492,9 @@ impl VideoOutputs {
         if let Some((w, h)) = view {
             sender.set_view(w, h);
         }
+        if let Some(t) = self.native_target(sink) {
+            sender.set_native(t);
+        }
         self.outs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -489,6 +570,16 @@ impl VideoOutputs {
         if let Some((w, h)) = view {
             sender.set_view(w, h);
         }
+        let placed = self
+            .pending_native
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some(p) = placed {
+            let t = NativeTarget::new(channel_key(id));
+            t.place(p);
+            sender.set_native(t);
+        }
         let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|_, w| w.strong_count() > 0);
         map.insert(id, Arc::downgrade(&sender));
@@ -525,6 +616,95 @@ impl VideoOutputs {
     pub fn deliver(&self, sink: Sink, frame: &VideoFrame) -> bool {
         self.get(sink)
             .is_some_and(|out| out.send(frame) == Sent::Sent)
+    }
+
+    fn native_target(&self, sink: Sink) -> Option<Arc<NativeTarget>> {
+        self.native
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sink)
+            .cloned()
+    }
+
+    /// The page placed `sink`'s canvas at `p` on the native surface (from then on its frames are
+    /// painted there instead of being sent to the page).
+    pub fn place_native(&self, sink: Sink, p: Placement) {
+        let key = match sink {
+            Sink::Preview => 1,
+            Sink::Viewer => 2,
+        };
+        let t = self
+            .native
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(sink)
+            .or_insert_with(|| NativeTarget::new(key))
+            .clone();
+        t.place(p);
+        if let Some(out) = self.get(sink) {
+            if out.native().is_none() {
+                out.set_native(t);
+            }
+        }
+    }
+
+    /// The page placed the conference channel `id`'s canvas at `p` on the native surface.
+    pub fn place_native_channel(&self, id: u32, p: Placement) {
+        let live = self
+            .channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade);
+        let Some(sender) = live else {
+            let mut pending = self
+                .pending_native
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if pending.len() >= MAX_PENDING_VIEWS && !pending.contains_key(&id) {
+                pending.clear();
+            }
+            pending.insert(id, p);
+            return;
+        };
+        match sender.native() {
+            Some(t) => t.place(p),
+            None => {
+                let t = NativeTarget::new(channel_key(id));
+                t.place(p);
+                sender.set_native(t);
+            }
+        }
+    }
+
+    /// Takes `sink`'s last picture off the native surface (the pane cleared its canvas).
+    pub fn clear_native(&self, sink: Sink) {
+        if let Some(t) = self.native_target(sink) {
+            t.clear();
+        }
+    }
+
+    /// Painting figures of `sink` on the native surface.
+    pub fn native_stats(&self, sink: Sink) -> Option<SurfaceStats> {
+        self.native_target(sink).map(|t| t.stats())
+    }
+
+    /// Painting figures of the conference channel `id` on the native surface.
+    pub fn native_stats_channel(&self, id: u32) -> Option<SurfaceStats> {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade)
+            .and_then(|s| s.native())
+            .map(|t| t.stats())
+    }
+
+    /// Restarts `sink`'s latency samples on the native surface.
+    pub fn native_reset(&self, sink: Sink) {
+        if let Some(t) = self.native_target(sink) {
+            t.reset();
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub enum HarnessError {
     Io(&'static str, std::io::Error),
     #[error(transparent)]
     WebDriver(#[from] crate::webdriver::WdError),
+    #[error("the page answered {0}")]
+    Page(String),
 }
 
 pub type Result<T> = std::result::Result<T, HarnessError>;
@@ -393,8 +395,31 @@ impl Desktop {
     }
 }
 
-/// Saves a screenshot as `<artifacts>/<test>/<name>.png` and returns the path.
+/// Saves a screenshot as `<artifacts>/<test>/<name>.png` and returns the path: the window as
+/// the display shows it (the app reads it back, native video included), or WebKit's own
+/// rendering where the app cannot read the display.
 pub fn save_screenshot(session: &Session, test: &str, name: &str) -> Result<PathBuf> {
+    use base64::Engine as _;
+    let shown = session.execute_async(
+        "const done = arguments[arguments.length - 1]; \
+         window.red5Desk.snapshot().then(done, () => done(null));",
+        vec![],
+    )?;
+    let png = match shown
+        .as_str()
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+    {
+        Some(png) => png,
+        None => webkit_screenshot(session)?,
+    };
+    let dir = artifacts_dir(test);
+    std::fs::create_dir_all(&dir).map_err(|e| HarnessError::Io("creating the artifacts dir", e))?;
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).map_err(|e| HarnessError::Io("writing a screenshot", e))?;
+    Ok(path)
+}
+
+fn webkit_screenshot(session: &Session) -> Result<Vec<u8>> {
     // WebKitWebDriver's snapshot waits for a rendering update. Without a GPU the app paints
     // without accelerated compositing (src-tauri/src/rendering.rs), where an idle page makes
     // none and the screenshot never returns; an invisible 1-pixel change each animation frame
@@ -408,10 +433,25 @@ pub fn save_screenshot(session: &Session, test: &str, name: &str) -> Result<Path
          return true;",
         vec![],
     )?;
-    let png = session.screenshot()?;
-    let dir = artifacts_dir(test);
-    std::fs::create_dir_all(&dir).map_err(|e| HarnessError::Io("creating the artifacts dir", e))?;
-    let path = dir.join(format!("{name}.png"));
-    std::fs::write(&path, png).map_err(|e| HarnessError::Io("writing a screenshot", e))?;
-    Ok(path)
+    Ok(session.screenshot()?)
+}
+
+/// What a video canvas shows in a region given as fractions of its size `[x, y, w, h]`:
+/// `[R, G, B, luma spread, share of pixels not near-black]`. The page reads its own pixels, or
+/// with the native video surface the app reads the display back (`window.red5Desk.probeCanvas`).
+pub fn probe_canvas(session: &Session, selector: &str, region: [f64; 4]) -> Result<[f64; 5]> {
+    let v = session.execute_async(
+        "const done = arguments[arguments.length - 1]; \
+         window.red5Desk.probeCanvas(arguments[0], arguments[1]).then(done, (e) => done(String(e)));",
+        vec![selector.into(), serde_json::json!(region)],
+    )?;
+    let a = v
+        .as_array()
+        .filter(|a| a.len() == 5)
+        .ok_or_else(|| HarnessError::Page(format!("{v} to a probe of {selector}")))?;
+    let mut out = [0.0; 5];
+    for (o, x) in out.iter_mut().zip(a) {
+        *o = x.as_f64().unwrap_or(0.0);
+    }
+    Ok(out)
 }

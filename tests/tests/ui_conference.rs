@@ -19,7 +19,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use red5_config::{ProfileForm, SettingsStore};
-use red5_e2e::desktop::{save_screenshot, Desktop};
+use red5_e2e::desktop::{probe_canvas, save_screenshot, Desktop};
 use red5_e2e::webdriver::Session;
 use serde_json::Value;
 
@@ -131,24 +131,13 @@ fn click_action(s: &Session, list_css: &str, stream: &str, action: &str) {
 }
 
 /// Average colour of a box of a canvas, as fractions of its size: (r, g, b), plus the share of
-/// pixels that are not near-black over the whole canvas (non-blank check).
+/// pixels that are not near-black over the whole canvas (non-blank check). Read from the display
+/// with the native video surface.
 fn canvas_colour(s: &Session, id: &str, x: f64, y: f64, w: f64, h: f64) -> (f64, f64, f64, f64) {
-    let v = js(
-        s,
-        &format!(
-            "(() => {{ const c = document.getElementById('{id}'); const ctx = c.getContext('2d');
-               const W = c.width, H = c.height;
-               const d = ctx.getImageData(Math.floor(W*{x}), Math.floor(H*{y}), Math.max(1, Math.floor(W*{w})), Math.max(1, Math.floor(H*{h}))).data;
-               let r = 0, g = 0, b = 0, n = d.length / 4;
-               for (let i = 0; i < d.length; i += 4) {{ r += d[i]; g += d[i+1]; b += d[i+2]; }}
-               const all = ctx.getImageData(0, 0, W, H).data; let lit = 0;
-               for (let i = 0; i < all.length; i += 16) {{ if (all[i] + all[i+1] + all[i+2] > 60) lit++; }}
-               return [r/n, g/n, b/n, lit / (all.length / 16)]; }})()"
-        ),
-    );
-    let a = v.as_array().unwrap();
-    let f = |i: usize| a[i].as_f64().unwrap();
-    (f(0), f(1), f(2), f(3))
+    let sel = format!("#{id}");
+    let region = probe_canvas(s, &sel, [x, y, w, h]).unwrap();
+    let whole = probe_canvas(s, &sel, [0.0, 0.0, 1.0, 1.0]).unwrap();
+    (region[0], region[1], region[2], whole[4])
 }
 
 /// The presenter region of the conference layout is the left 3/4 of a landscape composite;
@@ -402,15 +391,9 @@ fn host_admits_two_participants_who_see_the_composite() {
         );
     }
     let tile_colour = |name: &str| {
-        js(
-            &h,
-            &format!(
-                "(() => {{ const c = document.querySelector(\"#host-waiting-list [data-stream='{name}'] canvas\");
-                   const d = c.getContext('2d').getImageData(Math.floor(c.width*0.3), Math.floor(c.height*0.3), Math.floor(c.width*0.4), Math.floor(c.height*0.4)).data;
-                   let r = 0, g = 0, b = 0; for (let i = 0; i < d.length; i += 4) {{ r += d[i]; g += d[i+1]; b += d[i+2]; }}
-                   const n = d.length / 4; return [r/n, g/n, b/n]; }})()"
-            ),
-        )
+        let sel = format!("#host-waiting-list [data-stream='{name}'] canvas");
+        let c = probe_canvas(&h, &sel, [0.3, 0.3, 0.4, 0.4]).unwrap();
+        serde_json::json!([c[0], c[1], c[2]])
     };
     let a = tile_colour("desk-a");
     let b = tile_colour("desk-b");

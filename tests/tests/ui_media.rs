@@ -15,7 +15,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use red5_e2e::desktop::{save_screenshot, Desktop};
+use red5_e2e::desktop::{probe_canvas, save_screenshot, Desktop};
 use red5_e2e::webdriver::Session;
 use serde_json::Value;
 
@@ -104,26 +104,11 @@ fn show_pane(s: &Session, id: &str) {
 }
 
 /// Mean RGB of a canvas region given as fractions of its size, plus the luma spread over the
-/// whole canvas (0 for a blank one).
+/// whole canvas (0 for a blank one). Read from the display with the native video surface.
 fn canvas_probe(s: &Session, canvas: &str, x: f64, y: f64, w: f64, h: f64) -> (f64, f64, f64, f64) {
-    let v = s
-        .execute(
-            "const c = document.querySelector(arguments[0]); const ctx = c.getContext('2d'); \
-             const [fx, fy, fw, fh] = arguments[1]; \
-             const r = ctx.getImageData(Math.floor(c.width*fx), Math.floor(c.height*fy), \
-                 Math.max(1, Math.floor(c.width*fw)), Math.max(1, Math.floor(c.height*fh))).data; \
-             let R = 0, G = 0, B = 0, n = 0; \
-             for (let i = 0; i < r.length; i += 4) { R += r[i]; G += r[i+1]; B += r[i+2]; n++; } \
-             const all = ctx.getImageData(0, 0, c.width, c.height).data; \
-             let lo = 255, hi = 0; \
-             for (let i = 0; i < all.length; i += 4 * 97) { const l = (all[i] + all[i+1] + all[i+2]) / 3; lo = Math.min(lo, l); hi = Math.max(hi, l); } \
-             return [R/n, G/n, B/n, hi - lo];",
-            vec![canvas.into(), serde_json::json!([x, y, w, h])],
-        )
-        .unwrap();
-    let a = v.as_array().unwrap();
-    let f = |i: usize| a[i].as_f64().unwrap();
-    (f(0), f(1), f(2), f(3))
+    let region = probe_canvas(s, canvas, [x, y, w, h]).unwrap();
+    let whole = probe_canvas(s, canvas, [0.0, 0.0, 1.0, 1.0]).unwrap();
+    (region[0], region[1], region[2], whole[3])
 }
 
 fn choose_sources(s: &Session, stream: &str, camera: &str) {
@@ -381,7 +366,9 @@ fn publish_in_one_window_and_watch_in_another() {
     send_metadata(&w1, "from window one");
     wait_text(&w1, "#presenter-sent-log", "from window one");
 
-    let d2 = Desktop::start_with_env(&env)
+    // Window 2 paints on the page canvas (JPEG frames), whatever the default surface is here
+    // (native without a GPU): both video paths run end to end.
+    let d2 = Desktop::start_with_env(&[env[0], ("RED5_DESK_VIDEO_SURFACE", "canvas")])
         .unwrap_or_else(|e| panic!("the end-to-end harness could not start: {e}"));
     let w2 = d2.launch().unwrap();
     wait(
@@ -401,6 +388,14 @@ fn publish_in_one_window_and_watch_in_another() {
         &w2,
         "decoded frames in window 2",
         "Number(document.getElementById('viewer-canvas').dataset.frames || 0) > 10",
+    );
+    assert_eq!(
+        w2.execute(
+            "return document.getElementById('viewer-canvas').dataset.surface || 'canvas'",
+            vec![]
+        )
+        .unwrap(),
+        "canvas"
     );
     let (r, g, b, _) = canvas_probe(&w2, "#viewer-canvas", 0.78, 0.82, 0.14, 0.08);
     assert!(

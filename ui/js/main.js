@@ -7,7 +7,7 @@ import { mountStatusBar } from './statusbar.js';
 import { mountBanner } from './banner.js';
 import { toast } from './toast.js';
 import { publish } from './bus.js';
-import { videoStats, resetVideoStats } from './video.js';
+import { videoStats, resetVideoStats, probeCanvas } from './video.js';
 import { trackInputModality } from './focus.js';
 import { pane as participant } from './panes/participant.js';
 import { pane as host } from './panes/host.js';
@@ -22,7 +22,14 @@ async function start() {
   const store = createStore(initialState);
   // Debug aid for end-to-end tests and devtools: read-only view of the state.
   Object.defineProperty(window, 'red5Desk', {
-    value: Object.freeze({ state: () => store.get(), videoStats, resetVideoStats }),
+    value: Object.freeze({
+      state: () => store.get(),
+      videoStats,
+      resetVideoStats,
+      probeCanvas,
+      // A PNG (base64) of the window as the display shows it, native video included.
+      snapshot: () => invoke('window_snapshot'),
+    }),
   });
 
   const panesEl = $('#panes');

@@ -19,13 +19,13 @@ export async function run(cfg, store) {
     options: { camera: 'synthetic:pattern:blue', width: cfg.width, height: cfg.height, fps: cfg.fps },
   });
   await sleep(cfg.warmupMs);
-  resetVideoStats('preview');
-  const before = videoStats('preview');
+  await resetVideoStats('preview');
+  const before = await videoStats('preview');
   await invoke('measure_mark', { name: 'video-start' });
   const t0 = performance.now();
   await sleep(cfg.windowMs);
   await invoke('measure_mark', { name: 'video-end' });
-  const after = videoStats('preview');
+  const after = await videoStats('preview');
   const secs = (performance.now() - t0) / 1000;
   const page = {
     ...after,

@@ -63,6 +63,135 @@ export function reportViewSize(canvas, send) {
   // A moved window can change devicePixelRatio without resizing the canvas.
   window.addEventListener('resize', () => report(canvas.clientWidth, canvas.clientHeight));
 }
+// Page elements that may sit over a video canvas: the siblings after it in its stage (badges,
+// messages, a self view; later siblings paint above) and the toast. The native surface leaves
+// their rectangles unpainted so they stay visible.
+function overlayRects(canvas, r) {
+  const els = [document.getElementById('toast')];
+  for (let el = canvas.nextElementSibling; el; el = el.nextElementSibling) els.push(el);
+  const holes = [];
+  for (const el of els) {
+    if (!el || el === canvas || el.hidden || el.offsetParent === null) continue;
+    const o = el.getBoundingClientRect();
+    if (o.width < 1 || o.height < 1 || o.right <= r.left || o.left >= r.right || o.bottom <= r.top || o.top >= r.bottom) continue;
+    holes.push({ x: Math.floor(o.left), y: Math.floor(o.top), width: Math.ceil(o.width) + 1, height: Math.ceil(o.height) + 1 });
+  }
+  return holes;
+}
+
+// The part of `r` (the canvas's rectangle) not cut off by a scrolling ancestor or the viewport:
+// the native surface paints only there (never over the status bar when the pane scrolls).
+function visibleClip(canvas, r) {
+  let [left, top, right, bottom] = [r.left, r.top, r.right, r.bottom];
+  for (let el = canvas.parentElement; el && el !== document.documentElement; el = el.parentElement) {
+    const cs = getComputedStyle(el);
+    if (cs.overflowX === 'visible' && cs.overflowY === 'visible') continue;
+    const a = el.getBoundingClientRect();
+    [left, top, right, bottom] = [Math.max(left, a.left), Math.max(top, a.top), Math.min(right, a.right), Math.min(bottom, a.bottom)];
+  }
+  [left, top] = [Math.max(left, 0), Math.max(top, 0)];
+  [right, bottom] = [Math.min(right, window.innerWidth), Math.min(bottom, window.innerHeight)];
+  const width = Math.max(0, right - left);
+  const height = Math.max(0, bottom - top);
+  return { x: Math.floor(left), y: Math.floor(top), width: Math.ceil(width), height: Math.ceil(height) };
+}
+
+/**
+ * Native video surface (RED5_DESK_VIDEO_SURFACE=native; src-tauri/src/surface.rs): the backend
+ * paints the frames over `canvas` itself. This reports where the canvas is (CSS pixels), whether
+ * it is shown and which page elements lie over it, on every change (`place(placement)`), and
+ * polls the painting figures twice a second (`stats()` → `onStats(s)`), which is how the pane
+ * learns that video arrived. Layout changes that move the canvas without resizing it (pane
+ * switches, scrolling, a toast) are caught by the observers and a 250 ms check.
+ * Returns { stop() } (the canvas is then reported hidden).
+ */
+export function nativeSurface(canvas, { place, stats, onStats }) {
+  let last = '';
+  let stopped = false;
+  const report = (force = false) => {
+    const r = canvas.getBoundingClientRect();
+    const clip = visibleClip(canvas, r);
+    const shown =
+      !stopped &&
+      document.visibilityState === 'visible' &&
+      canvas.isConnected &&
+      canvas.offsetParent !== null &&
+      r.width > 1 &&
+      r.height > 1 &&
+      clip.width > 0 &&
+      clip.height > 0;
+    // The content box: a canvas's border stays the page's.
+    const p = {
+      x: Math.round(r.left + canvas.clientLeft),
+      y: Math.round(r.top + canvas.clientTop),
+      width: Math.round(canvas.clientWidth || r.width),
+      height: Math.round(canvas.clientHeight || r.height),
+      dpr: window.devicePixelRatio || 1,
+      visible: shown,
+      clip,
+      holes: shown ? overlayRects(canvas, r) : [],
+    };
+    const key = JSON.stringify(p);
+    if (key === last && !force) return;
+    last = key;
+    place(p);
+  };
+  let queued = false;
+  const soon = () => {
+    if (queued || stopped) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      report();
+    });
+  };
+  const observers = [];
+  if (typeof ResizeObserver === 'function') observers.push(new ResizeObserver(soon));
+  if (typeof IntersectionObserver === 'function') observers.push(new IntersectionObserver(soon));
+  observers.forEach((o) => o.observe(canvas));
+  const mo = new MutationObserver(soon);
+  mo.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['hidden', 'class', 'style'] });
+  window.addEventListener('resize', soon);
+  window.addEventListener('scroll', soon, true);
+  document.addEventListener('visibilitychange', soon);
+  const placeTimer = setInterval(() => {
+    // A canvas taken out of the page stops its reports.
+    if (!canvas.isConnected) api.stop();
+    else report();
+  }, 250);
+  let polling = false;
+  const statsTimer = setInterval(async () => {
+    if (polling || stopped) return;
+    polling = true;
+    try {
+      const s = await stats();
+      if (s && !stopped) onStats(s);
+    } catch (_) {
+      /* the sink is gone; the next poll tries again */
+    } finally {
+      polling = false;
+    }
+  }, 500);
+  report();
+  // For probes (tests): report now, and read the painting figures.
+  canvas.__native = { report: () => report(true), stats };
+  const api = {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(placeTimer);
+      clearInterval(statsTimer);
+      observers.forEach((o) => o.disconnect());
+      mo.disconnect();
+      window.removeEventListener('resize', soon);
+      window.removeEventListener('scroll', soon, true);
+      document.removeEventListener('visibilitychange', soon);
+      report(true);
+    },
+  };
+  return api;
+}
+
 const attached = new Map();
 // 'img' (default, measured faster in WebKitGTK): an <img> from a blob: URL, decode() off the main
 // thread, drawImage. 'bitmap': createImageBitmap(Blob).
@@ -104,6 +233,59 @@ async function decodeJpeg(bytes) {
   }
   const bmp = await createImageBitmap(blob);
   return { image: bmp, close: () => bmp.close && bmp.close() };
+}
+
+/**
+ * What a video canvas shows in a region given as fractions of its size: [R, G, B] means, the
+ * luma spread and the share of pixels that are not near-black (tests). A native-surface canvas is read back from the display
+ * (`window_probe`); a page canvas from its own pixels.
+ */
+export async function probeCanvas(selector, [fx, fy, fw, fh]) {
+  const c = document.querySelector(selector);
+  if (!c) return null;
+  if (c.dataset.surface === 'native') {
+    // Read what the display shows once a frame was painted at the canvas's current place.
+    if (c.__native) {
+      c.__native.report();
+      const painted = async () => ((await c.__native.stats().catch(() => null)) || {}).framesPainted || 0;
+      const before = await painted();
+      for (let i = 0; i < 40 && (await painted()) <= before; i += 1) await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = c.getBoundingClientRect();
+    const area = {
+      x: Math.round(r.left + r.width * fx),
+      y: Math.round(r.top + r.height * fy),
+      width: Math.max(1, Math.round(r.width * fw)),
+      height: Math.max(1, Math.round(r.height * fh)),
+    };
+    const p = await invoke('window_probe', { area });
+    return p ? [...p.meanRgb, p.lumaSpread, p.litShare] : null;
+  }
+  const ctx = c.getContext('2d');
+  const d = ctx.getImageData(
+    Math.floor(c.width * fx),
+    Math.floor(c.height * fy),
+    Math.max(1, Math.floor(c.width * fw)),
+    Math.max(1, Math.floor(c.height * fh)),
+  ).data;
+  let R = 0;
+  let G = 0;
+  let B = 0;
+  let n = 0;
+  let lo = 255;
+  let hi = 0;
+  let lit = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    if (d[i] + d[i + 1] + d[i + 2] > 60) lit += 1;
+    R += d[i];
+    G += d[i + 1];
+    B += d[i + 2];
+    n += 1;
+    const l = (d[i] + d[i + 1] + d[i + 2]) / 3;
+    lo = Math.min(lo, l);
+    hi = Math.max(hi, l);
+  }
+  return n ? [R / n, G / n, B / n, hi - lo, lit / n] : null;
 }
 
 /** The painting statistics of a sink's canvas (measurement mode, tests). */
@@ -191,18 +373,41 @@ export function attachVideo(sink, canvas, { onFrame } = {}) {
 
   invoke('video_attach', { sink, channel }).catch(() => {});
   // Frames are pulled (one `video_pull` request per frame; see pullFrames) unless
-  // RED5_DESK_VIDEO_TRANSPORT=channel asks for the pushed channel (measurements).
+  // RED5_DESK_VIDEO_TRANSPORT=channel asks for the pushed channel (measurements) or
+  // RED5_DESK_VIDEO_SURFACE=native paints them natively over the canvas.
+  let native = false;
   invoke('video_transport')
     .then((mode) => {
       if (mode === 'pull') pullFrames(() => invoke('video_pull', { sink }), (msg) => paint(msg, false));
+      if (mode === 'native') {
+        native = true;
+        canvas.dataset.surface = 'native';
+        let seen = 0;
+        nativeSurface(canvas, {
+          place: (placement) => invoke('video_native_rect', { sink, placement }).catch(() => {}),
+          stats: () => invoke('video_native_stats', { sink }),
+          onStats: (s) => {
+            canvas.dataset.sourceWidth = String(s.width);
+            canvas.dataset.sourceHeight = String(s.height);
+            canvas.dataset.painted = String(s.framesPainted);
+            if (s.framesReceived === seen) return;
+            seen = s.framesReceived;
+            canvas.dataset.frames = String(seen);
+            m.total = seen;
+            if (onFrame) onFrame(s.width, s.height, m);
+          },
+        });
+      }
     })
     .catch(() => {});
   reportViewSize(canvas, (width, height) => invoke('video_view_size', { sink, width, height }).catch(() => {}));
 
   const api = {
-    stats: () => m.summary(),
-    reset: () => m.reset(),
+    // Native surface: the backend paints and counts; the page's figures come from it.
+    stats: () => (native ? invoke('video_native_stats', { sink }) : m.summary()),
+    reset: () => (native ? invoke('video_native_stats', { sink, reset: true }) : m.reset()),
     clear() {
+      if (native) invoke('video_native_clear', { sink }).catch(() => {});
       ctx.fillStyle = '#0a0c0f';
       ctx.fillRect(0, 0, canvas.width, canvas.height);
       canvas.dataset.frames = '0';

@@ -407,12 +407,24 @@ fn rgb_to_i420(
     Ok(out)
 }
 
-/// I420 to packed RGBA (for `putImageData` canvases and tests). Chroma terms are computed
-/// once per pixel pair.
+/// I420 to packed RGBA (for `putImageData` canvases and tests).
 pub fn i420_to_rgba(frame: &VideoFrame, out: &mut Vec<u8>) {
+    i420_to_packed(frame, out, [0, 1, 2, 3]);
+}
+
+/// I420 to packed B,G,R,255 bytes: cairo's `RGB24`/`ARGB32` and GDK's native order on
+/// little-endian machines (the native video surface paints it without another pass).
+pub fn i420_to_bgrx(frame: &VideoFrame, out: &mut Vec<u8>) {
+    i420_to_packed(frame, out, [2, 1, 0, 3]);
+}
+
+/// `order` gives the byte index of R, G, B and the opaque alpha in each 4-byte pixel. Chroma
+/// terms are computed once per pixel pair.
+fn i420_to_packed(frame: &VideoFrame, out: &mut Vec<u8>, order: [usize; 4]) {
     let w = frame.width as usize;
     let h = frame.height as usize;
     out.resize(w * h * 4, 0);
+    let [ri, gi, bi, ai] = order;
     let clamp = |v: i32| (v >> 8).clamp(0, 255) as u8;
     for y in 0..h {
         let yrow = &frame.y[y * frame.stride_y..y * frame.stride_y + w];
@@ -425,10 +437,10 @@ pub fn i420_to_rgba(frame: &VideoFrame, out: &mut Vec<u8>) {
             let (rc, gc, bc) = (409 * e + 128, -100 * d - 208 * e + 128, 516 * d + 128);
             for (yv, p) in ys.iter().zip(px.chunks_exact_mut(4)) {
                 let c = 298 * (i32::from(*yv) - 16);
-                p[0] = clamp(c + rc);
-                p[1] = clamp(c + gc);
-                p[2] = clamp(c + bc);
-                p[3] = 255;
+                p[ri] = clamp(c + rc);
+                p[gi] = clamp(c + gc);
+                p[bi] = clamp(c + bc);
+                p[ai] = 255;
             }
         }
     }
@@ -440,6 +452,26 @@ mod tests {
 
     fn solid_rgb(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
         rgb.iter().copied().cycle().take(w * h * 3).collect()
+    }
+
+    #[test]
+    fn bgrx_is_rgba_with_red_and_blue_swapped() {
+        let mut f = VideoFrame::new(4, 2);
+        f.y.fill(82);
+        f.u.fill(90);
+        f.v.fill(240);
+        let (mut rgba, mut bgrx) = (Vec::new(), Vec::new());
+        i420_to_rgba(&f, &mut rgba);
+        i420_to_bgrx(&f, &mut bgrx);
+        assert_eq!(bgrx.len(), 4 * 2 * 4);
+        for (a, b) in rgba.chunks_exact(4).zip(bgrx.chunks_exact(4)) {
+            assert_eq!([a[2], a[1], a[0], a[3]], [b[0], b[1], b[2], b[3]]);
+        }
+        assert!(
+            bgrx[2] >= 250 && bgrx[0] <= 3,
+            "red pixel in B,G,R order: {:?}",
+            &bgrx[..4]
+        );
     }
 
     #[test]

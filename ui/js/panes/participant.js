@@ -6,7 +6,7 @@ import { invoke, onBackendEvent } from '../backend.js';
 import { toast } from '../toast.js';
 import { paneSection } from './common.js';
 import { statsCard } from './stats.js';
-import { pullFrames, reportViewSize } from '../video.js';
+import { nativeSurface, pullFrames, reportViewSize } from '../video.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared with the Host pane (host.js imports these).
@@ -68,6 +68,7 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
   const ctx = canvas.getContext('2d', { alpha: false });
   let stopped = false;
   let frames = 0;
+  let firstSeen = false;
   let chain = Promise.resolve();
   const PREFIX = 16;
   async function paint(msg, ack = true) {
@@ -114,9 +115,27 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
     invoke('video_view_size_channel', { channel: channel.id, width, height }).catch(() => {}),
   );
   // Pulled like the Presenter and Viewer canvases (video.js pullFrames), unless the backend
-  // says the channel is used (RED5_DESK_VIDEO_TRANSPORT=channel).
+  // says the channel is used (RED5_DESK_VIDEO_TRANSPORT=channel) or paints natively over the
+  // canvas (RED5_DESK_VIDEO_SURFACE=native; video.js nativeSurface).
+  let surface = null;
   invoke('video_transport')
     .then((mode) => {
+      if (mode === 'native' && !stopped) {
+        canvas.dataset.surface = 'native';
+        surface = nativeSurface(canvas, {
+          place: (placement) => invoke('video_native_rect_channel', { channel: channel.id, placement }).catch(() => {}),
+          stats: () => invoke('video_native_stats_channel', { channel: channel.id }),
+          onStats: (s) => {
+            canvas.dataset.painted = String(s.framesPainted);
+            if (!s.framesReceived || String(s.framesReceived) === canvas.dataset.frames) return;
+            frames = s.framesReceived;
+            canvas.dataset.frames = String(frames);
+            canvas.dataset.size = `${s.width}x${s.height}`;
+            if (!firstSeen && onFirstFrame) onFirstFrame(s.width, s.height);
+            firstSeen = true;
+          },
+        });
+      }
       if (mode !== 'pull') return;
       pullFrames(
         () => invoke('video_pull_channel', { channel: channel.id }),
@@ -129,6 +148,7 @@ export function canvasSink(canvas, { onFirstFrame } = {}) {
     channel,
     stop() {
       stopped = true;
+      if (surface) surface.stop();
     },
   };
 }
