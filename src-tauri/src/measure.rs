@@ -115,7 +115,8 @@ pub fn cpu_sample() -> CpuSample {
     }
 }
 
-/// Marks set by the page: baseline start, video start, video end.
+/// Marks set by the page: the idle baseline, the source alone (preview running, its canvas on a
+/// hidden pane) and the video window, each a start and an end.
 #[derive(Default)]
 pub struct MeasureState {
     pub config: Option<MeasureConfig>,
@@ -190,18 +191,13 @@ pub async fn measure_finish<R: Runtime>(
         }
     };
     let idle = window("idle-start", "idle-end");
+    let source = window("source-start", "source-end");
     let video = window("video-start", "video-end");
-    let path_pct = match (&idle, &video) {
-        (Value::Object(i), Value::Object(v)) => {
-            let f = |o: &serde_json::Map<String, Value>| {
-                o.get("totalPercentOfOneCore")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0)
-            };
-            Some(f(v) - f(i))
-        }
-        _ => None,
-    };
+    let total = |w: &Value| w.get("totalPercentOfOneCore").and_then(Value::as_f64);
+    let path_pct = total(&video).zip(total(&idle)).map(|(v, i)| v - i);
+    // The source alone (the pattern drawn, the canvas hidden on another pane) against the video
+    // window: what showing the frames costs, without what making them costs.
+    let display_pct = total(&video).zip(total(&source)).map(|(v, s)| v - s);
     let counters = state.sessions.video.counters(Sink::Preview);
     let report = serde_json::json!({
         "build": if cfg!(debug_assertions) { "debug (dev profile; dependencies at opt-level 2)" } else { "release" },
@@ -219,8 +215,10 @@ pub async fn measure_finish<R: Runtime>(
             "prepareMsMean": if counters.sent > 0 { counters.encode_us_total as f64 / counters.sent as f64 / 1000.0 } else { 0.0 },
         },
         "cpuIdleWindow": idle,
+        "cpuSourceOnlyWindow": source,
         "cpuVideoWindow": video,
         "cpuOfThePathPercentOfOneCore": path_pct,
+        "cpuOfShowingTheFramesPercentOfOneCore": display_pct,
     });
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| CommandError::msg(format!("The report could not be written: {e}")))?;

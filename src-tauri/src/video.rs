@@ -368,6 +368,8 @@ impl FrameSender {
         let (w, h, bgrx) = {
             let mut prep = self.prep.lock().unwrap_or_else(|p| p.into_inner());
             let Prep { scaler, scaled, .. } = &mut *prep;
+            // Scaled here to the canvas's size, so cairo paints 1:1 (letting cairo scale a 2×2
+            // halving while painting measured ~3 % of a core more at 720p30).
             let f = fit_frame(scaler, scaled, frame, Some(view));
             let mut out = Vec::new();
             i420_to_bgrx(f, &mut out);

@@ -224,6 +224,20 @@ fn presenter_publishes_and_a_late_viewer_sees_the_pattern_and_the_latest_metadat
         r > 140.0 && g < 110.0 && b < 110.0 && spread > 40.0,
         "preview shows the red pattern: rgb({r:.0},{g:.0},{b:.0}) spread {spread:.0}"
     );
+    // Without a GPU the app paints video natively over the canvas (src-tauri/src/surface.rs),
+    // so the probe above read the display back; with one, the page canvas is used.
+    let gpu = std::fs::read_dir("/dev/dri").is_ok_and(|d| {
+        d.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    });
+    assert_eq!(
+        s.execute(
+            "return document.getElementById('presenter-canvas').dataset.surface || 'canvas'",
+            vec![]
+        )
+        .unwrap(),
+        if gpu { "canvas" } else { "native" }
+    );
     shot(&s, "presenter");
 
     // --- Viewer, joining after the metadata was sent ---------------------------------------------

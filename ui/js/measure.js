@@ -1,6 +1,7 @@
-// Measurement mode (RED5_DESK_MEASURE_UI): idle baseline, then the synthetic pattern in the
-// Presenter preview; the page's painting figures and the backend's CPU marks go to a JSON report
-// (src-tauri/src/measure.rs), then the app exits.
+// Measurement mode (RED5_DESK_MEASURE_UI): idle baseline, the synthetic pattern with its pane
+// hidden (the source alone), then the pattern in the Presenter preview; the page's painting
+// figures and the backend's CPU marks go to a JSON report (src-tauri/src/measure.rs), then the
+// app exits.
 import { invoke } from './backend.js';
 import { videoStats, resetVideoStats, setDecoder } from './video.js';
 
@@ -18,6 +19,14 @@ export async function run(cfg, store) {
     on: true,
     options: { camera: 'synthetic:pattern:blue', width: cfg.width, height: cfg.height, fps: cfg.fps },
   });
+  // The source alone: the pattern is drawn but its canvas is on a hidden pane (the native
+  // surface then drops each frame before scaling it; the page canvas keeps pulling frames).
+  store.update({ pane: 'settings' });
+  await sleep(cfg.warmupMs);
+  await invoke('measure_mark', { name: 'source-start' });
+  await sleep(cfg.windowMs / 2);
+  await invoke('measure_mark', { name: 'source-end' });
+  store.update({ pane: 'presenter' });
   await sleep(cfg.warmupMs);
   await resetVideoStats('preview');
   const before = await videoStats('preview');

@@ -409,39 +409,49 @@ fn rgb_to_i420(
 
 /// I420 to packed RGBA (for `putImageData` canvases and tests).
 pub fn i420_to_rgba(frame: &VideoFrame, out: &mut Vec<u8>) {
-    i420_to_packed(frame, out, [0, 1, 2, 3]);
+    i420_to_packed::<false>(frame, out);
 }
 
 /// I420 to packed B,G,R,255 bytes: cairo's `RGB24`/`ARGB32` and GDK's native order on
 /// little-endian machines (the native video surface paints it without another pass).
 pub fn i420_to_bgrx(frame: &VideoFrame, out: &mut Vec<u8>) {
-    i420_to_packed(frame, out, [2, 1, 0, 3]);
+    i420_to_packed::<true>(frame, out);
 }
 
-/// `order` gives the byte index of R, G, B and the opaque alpha in each 4-byte pixel. Chroma
-/// terms are computed once per pixel pair.
-fn i420_to_packed(frame: &VideoFrame, out: &mut Vec<u8>, order: [usize; 4]) {
+/// R,G,B,255 pixels, or B,G,R,255 with `BGR` (a constant, so the byte order costs nothing in
+/// the loop). Chroma terms are computed once per pixel pair.
+fn i420_to_packed<const BGR: bool>(frame: &VideoFrame, out: &mut Vec<u8>) {
     let w = frame.width as usize;
     let h = frame.height as usize;
     out.resize(w * h * 4, 0);
-    let [ri, gi, bi, ai] = order;
     let clamp = |v: i32| (v >> 8).clamp(0, 255) as u8;
-    for y in 0..h {
+    let pixel = |r: u8, g: u8, b: u8| if BGR { [b, g, r, 255] } else { [r, g, b, 255] };
+    let cw = w.div_ceil(2);
+    for (y, orow) in out.chunks_exact_mut(w * 4).enumerate().take(h) {
         let yrow = &frame.y[y * frame.stride_y..y * frame.stride_y + w];
-        let urow = &frame.u[(y / 2) * frame.stride_uv..];
-        let vrow = &frame.v[(y / 2) * frame.stride_uv..];
-        let orow = &mut out[y * w * 4..(y + 1) * w * 4];
-        for (i, (ys, px)) in yrow.chunks(2).zip(orow.chunks_mut(8)).enumerate() {
-            let d = i32::from(urow[i]) - 128;
-            let e = i32::from(vrow[i]) - 128;
+        let c0 = (y / 2) * frame.stride_uv;
+        let (urow, vrow) = (&frame.u[c0..c0 + cw], &frame.v[c0..c0 + cw]);
+        // Fixed-size steps without index checks: the compiler keeps them in registers.
+        let pairs = yrow.chunks_exact(2).zip(orow.chunks_exact_mut(8));
+        for ((ys, px), (&u, &v)) in pairs.zip(urow.iter().zip(vrow)) {
+            let d = i32::from(u) - 128;
+            let e = i32::from(v) - 128;
             let (rc, gc, bc) = (409 * e + 128, -100 * d - 208 * e + 128, 516 * d + 128);
             for (yv, p) in ys.iter().zip(px.chunks_exact_mut(4)) {
                 let c = 298 * (i32::from(*yv) - 16);
-                p[ri] = clamp(c + rc);
-                p[gi] = clamp(c + gc);
-                p[bi] = clamp(c + bc);
-                p[ai] = 255;
+                p.copy_from_slice(&pixel(clamp(c + rc), clamp(c + gc), clamp(c + bc)));
             }
+        }
+        if w % 2 == 1 {
+            // The odd last column has its own chroma sample.
+            let (d, e) = (i32::from(urow[cw - 1]) - 128, i32::from(vrow[cw - 1]) - 128);
+            let c = 298 * (i32::from(yrow[w - 1]) - 16);
+            let q = pixel(
+                clamp(c + 409 * e + 128),
+                clamp(c - 100 * d - 208 * e + 128),
+                clamp(c + 516 * d + 128),
+            );
+            orow[(w - 1) * 4..].copy_from_slice(&q);
         }
     }
 }

@@ -84,25 +84,47 @@ impl PlaneScaler {
             }
             return;
         }
+        // Separable: each source row is filtered horizontally once (into a u16 row: at most
+        // 255 × 256) and kept while the output rows still need it; the vertical blend of two
+        // such rows is a straight loop the compiler vectorises. Same arithmetic as blending the
+        // four taps per pixel, so the same output, at about half the cost.
+        let mut rows: [(usize, Vec<u16>); 2] =
+            [(usize::MAX, vec![0; dw]), (usize::MAX, vec![0; dw])];
         for (row, ((&y0, &y1), &wy)) in self.y.i0.iter().zip(&self.y.i1).zip(&self.y.w1).enumerate()
         {
-            let r0 = &src[y0 as usize * src_stride..y0 as usize * src_stride + sw];
-            let r1 = &src[y1 as usize * src_stride..y1 as usize * src_stride + sw];
+            let (y0, y1) = (y0 as usize, y1 as usize);
+            if rows[0].0 != y0 {
+                // Moving down, the last row's bottom tap is often this row's top one.
+                if rows[1].0 == y0 {
+                    rows.swap(0, 1);
+                } else {
+                    self.filter_row(&src[y0 * src_stride..y0 * src_stride + sw], &mut rows[0].1);
+                    rows[0].0 = y0;
+                }
+            }
+            if rows[1].0 != y1 {
+                self.filter_row(&src[y1 * src_stride..y1 * src_stride + sw], &mut rows[1].1);
+                rows[1].0 = y1;
+            }
             let o = (dy + row) * dst_stride + dx;
             let out = &mut dst[o..o + dw];
             let wy0 = ONE - wy;
-            for (((p, &x0), &x1), &wx) in out
-                .iter_mut()
-                .zip(&self.x.i0)
-                .zip(&self.x.i1)
-                .zip(&self.x.w1)
-            {
-                let (x0, x1) = (x0 as usize, x1 as usize);
-                let wx0 = ONE - wx;
-                let top = u32::from(r0[x0]) * wx0 + u32::from(r0[x1]) * wx;
-                let bot = u32::from(r1[x0]) * wx0 + u32::from(r1[x1]) * wx;
-                *p = ((top * wy0 + bot * wy + (1 << 15)) >> 16) as u8;
+            for ((p, &top), &bot) in out.iter_mut().zip(&rows[0].1).zip(&rows[1].1) {
+                *p = ((u32::from(top) * wy0 + u32::from(bot) * wy + (1 << 15)) >> 16) as u8;
             }
+        }
+    }
+
+    /// One source row filtered horizontally to the destination width (8.8 fixed point).
+    fn filter_row(&self, r: &[u8], out: &mut [u16]) {
+        for (((p, &x0), &x1), &wx) in out
+            .iter_mut()
+            .zip(&self.x.i0)
+            .zip(&self.x.i1)
+            .zip(&self.x.w1)
+        {
+            let (a, b) = (u32::from(r[x0 as usize]), u32::from(r[x1 as usize]));
+            *p = (a * (ONE - wx) + b * wx) as u16;
         }
     }
 }
@@ -252,6 +274,43 @@ pub fn fill_rect(canvas: &mut VideoFrame, rect: Rect, (y, u, v): (u8, u8, u8)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The four-tap blend per pixel (what the separable pass must reproduce exactly).
+    fn four_taps(s: &PlaneScaler, src: &[u8], stride: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for ((&y0, &y1), &wy) in s.y.i0.iter().zip(&s.y.i1).zip(&s.y.w1) {
+            for ((&x0, &x1), &wx) in s.x.i0.iter().zip(&s.x.i1).zip(&s.x.w1) {
+                let px = |y: u32, x: u32| u32::from(src[y as usize * stride + x as usize]);
+                let top = px(y0, x0) * (ONE - wx) + px(y0, x1) * wx;
+                let bot = px(y1, x0) * (ONE - wx) + px(y1, x1) * wx;
+                out.push(((top * (ONE - wy) + bot * wy + (1 << 15)) >> 16) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn separable_pass_matches_the_four_tap_blend() {
+        let (w, h) = (97usize, 61usize);
+        let src: Vec<u8> = (0..w * h)
+            .map(|i| ((i * 37 + i / 7 * 11) % 256) as u8)
+            .collect();
+        for (dw, dh) in [
+            (640u32, 360u32),
+            (48, 30),
+            (96, 60),
+            (13, 7),
+            (200, 61),
+            (97, 20),
+        ] {
+            let s = PlaneScaler::new(w as u32, h as u32, dw, dh);
+            let mut dst = vec![0u8; (dw * dh) as usize];
+            s.scale(&src, w, &mut dst, dw as usize, 0, 0);
+            let want = four_taps(&s, &src, w);
+            let first = dst.iter().zip(&want).position(|(a, b)| a != b);
+            assert_eq!(first, None, "{w}x{h} -> {dw}x{dh}: first difference");
+        }
+    }
 
     #[test]
     fn identity_copies() {
