@@ -7,7 +7,7 @@ import { mountStatusBar } from './statusbar.js';
 import { mountBanner } from './banner.js';
 import { toast } from './toast.js';
 import { publish } from './bus.js';
-import { videoStats, resetVideoStats, probeCanvas } from './video.js';
+import { videoStats, resetVideoStats, probeCanvas, settledSnapshot } from './video.js';
 import { trackInputModality } from './focus.js';
 import { pane as participant } from './panes/participant.js';
 import { pane as host } from './panes/host.js';
@@ -28,7 +28,7 @@ async function start() {
       resetVideoStats,
       probeCanvas,
       // A PNG (base64) of the window as the display shows it, native video included.
-      snapshot: () => invoke('window_snapshot'),
+      snapshot: settledSnapshot,
     }),
   });
 

@@ -96,6 +96,21 @@ function visibleClip(canvas, r) {
   return { x: Math.floor(left), y: Math.floor(top), width: Math.ceil(width), height: Math.ceil(height) };
 }
 
+// Canvases on the native surface (for `settledSnapshot`).
+const live = new Set();
+
+/**
+ * A PNG (base64) of the window as the display shows it, native video included, once every
+ * native canvas has reported its current place and had a frame painted there (a scroll just
+ * before would otherwise catch the picture one report behind).
+ */
+export async function settledSnapshot() {
+  for (const c of live) c.__native.report();
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  await new Promise((r) => setTimeout(r, 100));
+  return invoke('window_snapshot');
+}
+
 /**
  * Native video surface (RED5_DESK_VIDEO_SURFACE=native; src-tauri/src/surface.rs): the backend
  * paints the frames over `canvas` itself. This reports where the canvas is (CSS pixels), whether
@@ -151,8 +166,11 @@ export function nativeSurface(canvas, { place, stats, onStats }) {
   observers.forEach((o) => o.observe(canvas));
   const mo = new MutationObserver(soon);
   mo.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['hidden', 'class', 'style'] });
+  // A scroll moves the canvas now: report at once (not at the next frame), so the picture
+  // follows the page as closely as the IPC allows.
+  const scrolled = () => report();
   window.addEventListener('resize', soon);
-  window.addEventListener('scroll', soon, true);
+  window.addEventListener('scroll', scrolled, true);
   document.addEventListener('visibilitychange', soon);
   const placeTimer = setInterval(() => {
     // A canvas taken out of the page stops its reports.
@@ -173,18 +191,20 @@ export function nativeSurface(canvas, { place, stats, onStats }) {
     }
   }, 500);
   report();
-  // For probes (tests): report now, and read the painting figures.
+  // For probes and snapshots (tests): report now, and read the painting figures.
   canvas.__native = { report: () => report(true), stats };
+  live.add(canvas);
   const api = {
     stop() {
       if (stopped) return;
       stopped = true;
+      live.delete(canvas);
       clearInterval(placeTimer);
       clearInterval(statsTimer);
       observers.forEach((o) => o.disconnect());
       mo.disconnect();
       window.removeEventListener('resize', soon);
-      window.removeEventListener('scroll', soon, true);
+      window.removeEventListener('scroll', scrolled, true);
       document.removeEventListener('visibilitychange', soon);
       report(true);
     },
