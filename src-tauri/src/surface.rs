@@ -2,8 +2,8 @@
 //! window, over the page's `<canvas>`, with no JPEG, no IPC and no WebKit decode.
 //!
 //! Chosen by [`choose`] (without a GPU by default; `RED5_DESK_VIDEO_SURFACE=native|canvas`; see
-//! `src-tauri/README.md`, "Video into the UI"): the page reports where each canvas is (`video_native_rect`, CSS pixels of the webview), the
-//! [`crate::video::FrameSender`] scales each frame to that size, converts it to cairo's
+//! `src-tauri/README.md`, "Video into the UI"): the page reports where each canvas is
+//! (`video_native_rect`, CSS pixels of the webview), the [`crate::video::FrameSender`] scales each frame to that size, converts it to cairo's
 //! B,G,R,x bytes and posts it to the GTK main thread, and a handler that runs after WebKit's own
 //! `draw` paints the newest frame of every visible canvas. A frame waits for the previous one to
 //! be painted (a slow window drops frames instead of queueing them).
