@@ -117,6 +117,33 @@ pub struct NativeTarget {
     painted: AtomicU64,
     samples_us: Mutex<Vec<u32>>,
     last: Mutex<Last>,
+    /// Pixel buffers of replaced pictures, for the next frames: a fresh ~1 MB buffer per frame
+    /// would be mapped and page-faulted anew every time.
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+/// Buffers kept per canvas (the picture shown, one on its way, a spare).
+const POOL_MAX: usize = 3;
+
+/// A picture's pixels while cairo holds them; back to the pool when the picture is replaced.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl AsMut<[u8]> for Pooled {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOL_MAX {
+            pool.push(std::mem::take(&mut self.buf));
+        }
+    }
 }
 
 /// What the GTK thread last painted for a canvas.
@@ -147,6 +174,7 @@ impl NativeTarget {
             painted: AtomicU64::new(0),
             samples_us: Mutex::new(Vec::new()),
             last: Mutex::new(Last::default()),
+            pool: Arc::default(),
         })
     }
 
@@ -194,6 +222,15 @@ impl NativeTarget {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
             last.source = source;
         }
+    }
+
+    /// A buffer for the next frame's pixels (one a replaced picture gave back, if any).
+    pub fn buffer(&self) -> Vec<u8> {
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
     }
 
     /// Posts a B,G,R,x frame to the GTK thread.
@@ -319,7 +356,7 @@ mod gtk_side {
     use gtk::glib;
     use gtk::prelude::*;
 
-    use super::{mean_rgb, Area, Frame, Last, NativeTarget, Probe, ReadBack};
+    use super::{mean_rgb, Area, Frame, Last, NativeTarget, Pooled, Probe, ReadBack};
 
     struct Shown {
         target: Arc<NativeTarget>,
@@ -371,8 +408,12 @@ mod gtk_side {
                 mean: mean_rgb(&bgrx, width, height),
             };
             let stride = (width * 4) as i32;
+            let pixels = Pooled {
+                buf: bgrx,
+                pool: target.pool.clone(),
+            };
             let img = match cairo::ImageSurface::create_for_data(
-                bgrx,
+                pixels,
                 cairo::Format::Rgb24,
                 width as i32,
                 height as i32,
@@ -643,6 +684,20 @@ mod tests {
         *t.posted_at.lock().unwrap_or_else(|p| p.into_inner()) =
             Instant::now().checked_sub(PENDING_TIMEOUT * 2);
         assert!(t.ready());
+    }
+
+    #[test]
+    fn replaced_pictures_give_their_buffers_back() {
+        let t = NativeTarget::new(1);
+        assert!(t.buffer().is_empty(), "nothing to reuse yet");
+        for _ in 0..POOL_MAX + 2 {
+            drop(Pooled {
+                buf: vec![7; 64],
+                pool: t.pool.clone(),
+            });
+        }
+        assert_eq!(t.pool.lock().map(|p| p.len()).unwrap_or(0), POOL_MAX);
+        assert_eq!(t.buffer().len(), 64);
     }
 
     #[test]

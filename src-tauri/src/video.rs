@@ -255,6 +255,16 @@ pub struct VideoOutputs {
     pending_native: Mutex<HashMap<u32, Placement>>,
 }
 
+/// Keeps what the page reported for a channel whose sender does not exist yet, at most
+/// [`MAX_PENDING_VIEWS`] channels (those whose start never came are forgotten).
+fn keep_pending<T>(map: &Mutex<HashMap<u32, T>>, id: u32, value: T) {
+    let mut pending = map.lock().unwrap_or_else(|p| p.into_inner());
+    if pending.len() >= MAX_PENDING_VIEWS && !pending.contains_key(&id) {
+        pending.clear();
+    }
+    pending.insert(id, value);
+}
+
 /// The native-surface key of a conference channel (the fixed sinks are 1 and 2).
 fn channel_key(id: u32) -> u64 {
     1000 + u64::from(id)
@@ -371,7 +381,7 @@ impl FrameSender {
             // Scaled here to the canvas's size, so cairo paints 1:1 (letting cairo scale a 2×2
             // halving while painting measured ~3 % of a core more at 720p30).
             let f = fit_frame(scaler, scaled, frame, Some(view));
-            let mut out = Vec::new();
+            let mut out = target.buffer();
             i420_to_bgrx(f, &mut out);
             (f.width, f.height, out)
         };
@@ -482,6 +492,15 @@ impl VideoOutputs {
             .cloned()
     }
 
+    /// The live sender of the conference channel `id` (its pump may have ended).
+    fn channel(&self, id: u32) -> Option<Arc<FrameSender>> {
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .and_then(Weak::upgrade)
+    }
+
     /// The page (re)attached a canvas; a reattach resets the flow control.
     pub fn attach(&self, sink: Sink, channel: Channel<InvokeResponseBody>) {
         let sender = FrameSender::new(channel);
@@ -511,13 +530,7 @@ impl VideoOutputs {
 
     /// The next frame for the conference channel `id`'s canvas, pulled by the page.
     pub async fn pull_channel(&self, id: u32, wait: Duration) -> Option<Vec<u8>> {
-        let sender = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .and_then(Weak::upgrade)?;
-        sender.pull(wait).await
+        self.channel(id)?.pull(wait).await
     }
 
     /// `sink`'s canvas is shown at `width`×`height` device pixels (0×0: hidden, keep the last).
@@ -539,24 +552,9 @@ impl VideoOutputs {
         if width == 0 || height == 0 {
             return;
         }
-        let live = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .and_then(Weak::upgrade);
-        match live {
+        match self.channel(id) {
             Some(s) => s.set_view(width, height),
-            None => {
-                let mut pending = self
-                    .pending_channel_views
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                if pending.len() >= MAX_PENDING_VIEWS && !pending.contains_key(&id) {
-                    pending.clear();
-                }
-                pending.insert(id, (width, height));
-            }
+            None => keep_pending(&self.pending_channel_views, id, (width, height)),
         }
     }
 
@@ -598,13 +596,7 @@ impl VideoOutputs {
     /// The page painted `count` frames of the conference channel `id` (unknown ids are fine:
     /// the pump may have ended).
     pub fn ack_channel(&self, id: u32, count: u32) {
-        let sender = self
-            .channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .and_then(Weak::upgrade);
-        if let Some(s) = sender {
+        if let Some(s) = self.channel(id) {
             s.ack(count);
         }
     }
@@ -652,21 +644,8 @@ impl VideoOutputs {
 
     /// The page placed the conference channel `id`'s canvas at `p` on the native surface.
     pub fn place_native_channel(&self, id: u32, p: Placement) {
-        let live = self
-            .channels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .and_then(Weak::upgrade);
-        let Some(sender) = live else {
-            let mut pending = self
-                .pending_native
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if pending.len() >= MAX_PENDING_VIEWS && !pending.contains_key(&id) {
-                pending.clear();
-            }
-            pending.insert(id, p);
+        let Some(sender) = self.channel(id) else {
+            keep_pending(&self.pending_native, id, p);
             return;
         };
         match sender.native() {
@@ -693,13 +672,7 @@ impl VideoOutputs {
 
     /// Painting figures of the conference channel `id` on the native surface.
     pub fn native_stats_channel(&self, id: u32) -> Option<SurfaceStats> {
-        self.channels
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-            .and_then(Weak::upgrade)
-            .and_then(|s| s.native())
-            .map(|t| t.stats())
+        self.channel(id).and_then(|s| s.native()).map(|t| t.stats())
     }
 
     /// Restarts `sink`'s latency samples on the native surface.
